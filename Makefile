@@ -1,0 +1,49 @@
+# Two commands do everything (see README.md):
+#   make book   build the HTML site strictly into _build/html
+#   make test   run the pytest suite
+# Both create .venv and install the exact pins on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JB_FLAGS := -W -n --keep-going
+
+.PHONY: book test check-site page clean venv
+
+venv: $(STAMP)
+
+# Reinstall only when the pins or the package's metadata change.
+$(STAMP): requirements.txt code/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/site -q
+
+# The execution cache only sees a notebook's own cells, so the whole build is
+# keyed on the package, the pins and the profile: change any and the book is
+# rebuilt from scratch; change nothing and nothing is executed again.
+book: $(STAMP)
+	@key=$$($(BIN)/python .ci/build_key.py); \
+	if [ "$$(cat _build/.build-key 2>/dev/null)" != "$$key" ]; then \
+		echo "build key changed ($$key): clearing _build"; rm -rf _build; \
+	fi; \
+	$(BIN)/jupyter-book build . $(JB_FLAGS) && echo "$$key" > _build/.build-key
+
+# Checks of the built site: every page exists, no errors in outputs, glue resolved.
+check-site: $(STAMP)
+	$(BIN)/python -m pytest tests/site -q
+
+# Build one chapter alone, e.g. `make page PAGE=book/graphs/path-counting`
+# (output in _build/page/<name>; cross-references to other chapters may warn).
+page: $(STAMP)
+	@test -n "$(PAGE)" || { echo "usage: make page PAGE=book/<part>/<slug>"; exit 2; }
+	@out=_build/page/$$(basename $(PAGE)); mkdir -p $$out; \
+	printf 'format: jb-book\nroot: book/intro\nchapters:\n- file: %s\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
+	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out $(JB_FLAGS)
+
+clean:
+	rm -rf _build

@@ -1,0 +1,11 @@
+"""Data sets for the book, offline first.
+
+Generated data (random graphs, toy regressions, synthetic images) is made
+here from a seed; data that ships inside an installed package is read from
+it; downloadable sets are cached under ``DLBOOK_DATA``. Each topic has its
+own submodule, re-exported here.
+"""
+
+from dlbook.data.random_graphs import random_graph, random_regular_graph
+
+__all__ = ["random_graph", "random_regular_graph"]

@@ -1,0 +1,111 @@
+"""Where and how big a chapter runs: device, profile, budgets and seeding.
+
+Every chapter calls :func:`describe` at the top and takes the sizes of its
+heavy experiments from :func:`budget`, so one source runs full-size on a
+CUDA machine and in a reduced ``quick`` profile on a laptop or CI.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["PROFILES", "budget", "describe", "device", "median_time", "profile", "seed_everything"]
+
+PROFILES = ("quick", "full")
+"""The allowed values of ``DLBOOK_PROFILE``."""
+
+T = TypeVar("T")
+
+
+def device() -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile() -> str:
+    """Return the run profile, ``"quick"`` or ``"full"``.
+
+    ``DLBOOK_PROFILE`` decides when it is set; otherwise the profile is
+    ``"full"`` on a CUDA machine and ``"quick"`` elsewhere.
+
+    Raises:
+        ValueError: ``DLBOOK_PROFILE`` holds anything but ``quick`` or ``full``.
+    """
+    value = os.environ.get("DLBOOK_PROFILE", "").strip()
+    if not value:
+        return "full" if torch.cuda.is_available() else "quick"
+    if value not in PROFILES:
+        raise ValueError(
+            f"DLBOOK_PROFILE={value!r} is not a profile; allowed values are "
+            f"{', '.join(repr(p) for p in PROFILES)}"
+        )
+    return value
+
+
+def budget(*, quick: T, full: T) -> T:
+    """Pick the value for the current profile, e.g. ``budget(quick=500, full=60_000)``."""
+    return full if profile() == "full" else quick
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's generators (CPU and all GPUs).
+
+    Raises:
+        TypeError: ``seed`` is not an integer.
+        ValueError: ``seed`` is negative or does not fit in 32 bits (NumPy's limit).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must lie in [0, 2**32), got {seed}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def describe() -> str:
+    """One line: device (with its name), profile, and the versions that matter."""
+    dev = device()
+    if dev.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(dev)})"
+    elif dev.type == "mps":
+        where = "mps (Apple GPU)"
+    else:
+        where = f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
+    return (
+        f"ran on {where} · profile {profile()} · "
+        f"python {platform.python_version()} · torch {torch.__version__} · numpy {np.__version__}"
+    )
+
+
+def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+
+    Synchronizes CUDA around each call so GPU work is timed, not just queued.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))

@@ -1,0 +1,86 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from dlbook import runtime
+
+
+@pytest.fixture
+def no_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_profile_defaults_to_quick_without_cuda(monkeypatch, no_cuda):
+    monkeypatch.delenv("DLBOOK_PROFILE", raising=False)
+    assert runtime.profile() == "quick"
+
+
+def test_profile_defaults_to_full_with_cuda(monkeypatch):
+    monkeypatch.delenv("DLBOOK_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.profile() == "full"
+
+
+@pytest.mark.parametrize("value", ["quick", "full", " full "])
+def test_profile_follows_environment(monkeypatch, value):
+    monkeypatch.setenv("DLBOOK_PROFILE", value)
+    assert runtime.profile() == value.strip()
+
+
+@pytest.mark.parametrize("value", ["fast", "QUICK", "1"])
+def test_profile_rejects_unknown_values(monkeypatch, value):
+    monkeypatch.setenv("DLBOOK_PROFILE", value)
+    with pytest.raises(ValueError, match="'quick', 'full'"):
+        runtime.profile()
+
+
+def test_budget_picks_by_profile(monkeypatch):
+    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
+    assert runtime.budget(quick=3, full=300) == 3
+    monkeypatch.setenv("DLBOOK_PROFILE", "full")
+    assert runtime.budget(quick=3, full=300) == 300
+
+
+def test_device_falls_back_to_cpu(no_cuda, monkeypatch):
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None:
+        monkeypatch.setattr(mps, "is_available", lambda: False)
+    assert runtime.device() == torch.device("cpu")
+
+
+def test_seed_everything_makes_all_generators_repeat():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    runtime.seed_everything(123)
+    first = draw()
+    runtime.seed_everything(123)
+    assert draw() == first
+    runtime.seed_everything(124)
+    assert draw() != first
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError),
+                                         (1.5, TypeError), ("7", TypeError), (True, TypeError)])
+def test_seed_everything_rejects_bad_seeds(seed, error):
+    with pytest.raises(error, match="seed"):
+        runtime.seed_everything(seed)
+
+
+def test_describe_names_device_profile_and_versions(monkeypatch, no_cuda):
+    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
+    line = runtime.describe()
+    assert "\n" not in line
+    assert "profile quick" in line
+    assert f"torch {torch.__version__}" in line
+    assert line.startswith("ran on cpu") or line.startswith("ran on mps")
+
+
+def test_median_time_measures_and_validates():
+    calls = []
+    elapsed = runtime.median_time(lambda: calls.append(sum(range(1000))), repeats=3, warmup=2)
+    assert len(calls) == 5 and elapsed > 0
+    with pytest.raises(ValueError, match="repeats"):
+        runtime.median_time(lambda: None, repeats=0)
