@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlbook import graphs
-from dlbook.data import random_graph, random_regular_graph
+from dlbook.data import random_graph, random_regular_edge_index, random_regular_graph
 
 
 def walks_by_sequences(adjacency: np.ndarray, k: int) -> np.ndarray:
@@ -143,6 +143,12 @@ def test_random_graph_generators():
     assert (regular.sum(axis=1) == 3).all()
     with pytest.raises(ValueError, match="regular"):
         random_regular_graph(5, 3)
+    edges = random_regular_edge_index(10, 3, seed=0)
+    assert edges.shape == (2, 30)
+    assert (torch.bincount(edges[1], minlength=10) == 3).all()
+    dense = torch.zeros(10, 10, dtype=torch.long)
+    dense[edges[0], edges[1]] = 1
+    assert (dense == dense.T).all() and dense.sum() == 30
     with pytest.raises(ValueError, match="probability"):
         random_graph(4, 1.5)
 

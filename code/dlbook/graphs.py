@@ -263,6 +263,7 @@ class DirectedMessagePassing(torch.nn.Module):
         self.out_weight = torch.nn.Linear(d_in, d_out, bias=False)
 
     def forward(self, edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """New features ``[nodes, d_out]`` from ``features [nodes, d_in]`` and edges ``[2, E]``."""
         incoming = sum_aggregate(edge_index, features)
         outgoing = sum_aggregate(edge_index.flip(0), features)
         return torch.tanh(

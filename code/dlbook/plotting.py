@@ -16,7 +16,7 @@ from cycler import cycler
 __all__ = ["PALETTE", "HOUSE_STYLE", "subplots", "use_house_style"]
 
 PALETTE = ("#1f5f8b", "#d1495b", "#2e933c", "#edae49", "#6b4c9a", "#00798c", "#8d6a3f")
-"""Colour cycle: distinguishable, and readable in grey-scale print."""
+"""The colour cycle, chosen to stay distinguishable in grey-scale print."""
 
 HOUSE_STYLE: dict[str, Any] = {
     "figure.figsize": (6.4, 4.0),
@@ -35,6 +35,7 @@ HOUSE_STYLE: dict[str, Any] = {
     "lines.linewidth": 1.8,
     "image.cmap": "viridis",
 }
+"""The matplotlib settings of every figure in the book."""
 
 
 def use_house_style() -> None:

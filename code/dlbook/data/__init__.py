@@ -6,6 +6,6 @@ it; downloadable sets are cached under ``DLBOOK_DATA``. Each topic has its
 own submodule, re-exported here.
 """
 
-from dlbook.data.random_graphs import random_graph, random_regular_graph
+from dlbook.data.random_graphs import random_graph, random_regular_edge_index, random_regular_graph
 
-__all__ = ["random_graph", "random_regular_graph"]
+__all__ = ["random_graph", "random_regular_edge_index", "random_regular_graph"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import networkx as nx
 import numpy as np
+import torch
 
-__all__ = ["random_graph", "random_regular_graph"]
+__all__ = ["random_graph", "random_regular_edge_index", "random_regular_graph"]
 
 
 def random_graph(n: int, p: float, *, directed: bool = False, self_loops: bool = False,
@@ -33,7 +34,19 @@ def random_regular_graph(n: int, degree: int, *, seed: int = 0) -> np.ndarray:
     Raises:
         ValueError: no such graph exists (``n * degree`` odd or ``degree >= n``).
     """
+    return nx.to_numpy_array(_regular(n, degree, seed), nodelist=range(n), dtype=np.int64)
+
+
+def random_regular_edge_index(n: int, degree: int, *, seed: int = 0) -> torch.Tensor:
+    """Edge list ``[2, n * degree]`` (each undirected edge both ways) of a random regular graph.
+
+    The sparse form of :func:`random_regular_graph`, for graphs too large for a dense matrix.
+    """
+    edges = torch.tensor(list(_regular(n, degree, seed).edges()), dtype=torch.long).reshape(-1, 2).T
+    return torch.cat([edges, edges.flip(0)], dim=1)
+
+
+def _regular(n: int, degree: int, seed: int) -> nx.Graph:
     if degree < 0 or degree >= n or (n * degree) % 2:
         raise ValueError(f"no {degree}-regular graph on {n} nodes (need 0 <= degree < n, n*degree even)")
-    graph = nx.random_regular_graph(degree, n, seed=seed)
-    return nx.to_numpy_array(graph, nodelist=range(n), dtype=np.int64)
+    return nx.random_regular_graph(degree, n, seed=seed)
