@@ -7,5 +7,14 @@ own submodule, re-exported here.
 """
 
 from dlbook.data.random_graphs import random_graph, random_regular_edge_index, random_regular_graph
+from dlbook.data.vision import ImageDataset, data_root, handwritten_digits, load_torchvision
 
-__all__ = ["random_graph", "random_regular_edge_index", "random_regular_graph"]
+__all__ = [
+    "ImageDataset",
+    "data_root",
+    "handwritten_digits",
+    "load_torchvision",
+    "random_graph",
+    "random_regular_edge_index",
+    "random_regular_graph",
+]
