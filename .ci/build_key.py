@@ -12,9 +12,11 @@ from dlbook.runtime import profile
 
 root = pathlib.Path(__file__).resolve().parent.parent
 digest = hashlib.sha256()
+code = root / "code"
 files = sorted(
-    p for p in (root / "code").rglob("*")
-    if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p)
+    p for p in code.rglob("*")
+    if p.is_file() and "__pycache__" not in p.parts and not str(p).endswith(".pyc")
+    and ".egg-info" not in str(p) and p.relative_to(code).parts[0] != "build"
 )
 for path in [*files, root / "requirements.txt"]:
     digest.update(str(path.relative_to(root)).encode())
