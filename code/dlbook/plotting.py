@@ -40,7 +40,7 @@ HOUSE_STYLE: dict[str, Any] = {
 
 def use_house_style() -> None:
     """Apply :data:`HOUSE_STYLE` to matplotlib's global settings."""
-    mpl.rcParams.update(HOUSE_STYLE)
+    mpl.style.use(HOUSE_STYLE)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None,
