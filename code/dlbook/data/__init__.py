@@ -6,15 +6,24 @@ it; downloadable sets are cached under ``DLBOOK_DATA``. Each topic has its
 own submodule, re-exported here.
 """
 
+from dlbook.data.karate import KarateClub, karate_club
 from dlbook.data.random_graphs import random_graph, random_regular_edge_index, random_regular_graph
+from dlbook.data.solubility import load_solubility, train_validation_split
+from dlbook.data.synthetic import AutoencoderData, autoencoder_data
 from dlbook.data.vision import ImageDataset, data_root, handwritten_digits, load_torchvision
 
 __all__ = [
+    "AutoencoderData",
+    "autoencoder_data",
     "ImageDataset",
+    "KarateClub",
     "data_root",
     "handwritten_digits",
+    "karate_club",
+    "load_solubility",
     "load_torchvision",
     "random_graph",
     "random_regular_edge_index",
     "random_regular_graph",
+    "train_validation_split",
 ]
