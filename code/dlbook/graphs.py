@@ -1,4 +1,5 @@
-"""Graphs as matrices: walk counting, normalized adjacency, message passing.
+"""Graphs as matrices: walk counting, normalized adjacency, message passing,
+a GCN layer with a hand-written backward pass, aggregation and colour refinement.
 
 Conventions used throughout the book:
 
@@ -10,20 +11,41 @@ Conventions used throughout the book:
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import permutations
 from typing import Literal, TypeVar
 
+import networkx as nx
 import numpy as np
 import torch
 
 __all__ = [
     "DirectedMessagePassing",
+    "GCNClassifier",
+    "GCNLayer",
+    "GCNLayerFunction",
+    "TrainingHistory",
+    "approx_max_aggregate",
+    "approx_max_error_bound",
     "as_edge_index",
+    "color_refinement",
     "count_walks",
     "count_walks_brute_force",
+    "gcn_layer",
+    "generic_aggregate",
+    "is_permutation_invariant",
     "linear_gnn",
+    "mean_aggregate_generic",
+    "message_passing_distances",
     "normalized_adjacency",
     "propagate",
+    "refinement_equivalent",
+    "scatter_aggregate",
     "sum_aggregate",
+    "train_gcn_classifier",
     "walk_exists",
 ]
 
@@ -269,3 +291,488 @@ class DirectedMessagePassing(torch.nn.Module):
         return torch.tanh(
             self.self_weight(features) + self.in_weight(incoming) + self.out_weight(outgoing)
         )
+
+
+# ---- a GCN layer with a hand-written backward pass (the karate club) -------------------
+
+_ACTIVATIONS = ("tanh", "identity")
+
+
+class GCNLayerFunction(torch.autograd.Function):
+    """``Y = act(Â X Wᵀ)`` with ``act`` tanh or the identity, forward and backward by hand.
+
+    With ``Z = Â X Wᵀ`` and ``G = dL/dY``, the backward pass is
+    ``dZ = G * (1 - Y**2)`` (tanh) or ``G`` (identity), then
+    ``dX = Âᵀ dZ W``, ``dW = dZᵀ (Â X)`` and ``dÂ = dZ W Xᵀ``.
+    Call it through :func:`gcn_layer`, which checks the arguments.
+    """
+
+    @staticmethod
+    def forward(ctx, a_hat: torch.Tensor, features: torch.Tensor,  # type: ignore[override]
+                weight: torch.Tensor, use_tanh: bool) -> torch.Tensor:
+        propagated = a_hat @ features                  # Â X, one row per node
+        out = propagated @ weight.T                    # Z = Â X Wᵀ
+        if use_tanh:
+            out = torch.tanh(out)
+        ctx.use_tanh = use_tanh
+        ctx.save_for_backward(a_hat, features, weight, propagated, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        a_hat, features, weight, propagated, out = ctx.saved_tensors
+        grad_z = grad_out * (1 - out * out) if ctx.use_tanh else grad_out
+        grad_a = grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_a = grad_z @ weight @ features.T      # dÂ = dZ W Xᵀ
+        if ctx.needs_input_grad[1]:
+            grad_x = a_hat.T @ (grad_z @ weight)       # dX = Âᵀ dZ W
+        if ctx.needs_input_grad[2]:
+            grad_w = grad_z.T @ propagated             # dW = dZᵀ Â X
+        return grad_a, grad_x, grad_w, None
+
+
+def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
+              activation: Literal["tanh", "identity"] = "tanh") -> torch.Tensor:
+    """One graph-convolution layer ``act(Â X Wᵀ)`` (Kipf & Welling) with a hand-written backward.
+
+    ``a_hat`` is the ``[n, n]`` propagation matrix (e.g. :func:`normalized_adjacency`),
+    ``features`` the ``[n, d_in]`` node features, ``weight`` the ``[d_out, d_in]``
+    matrix (the layout of ``torch.nn.Linear``).
+
+    Raises:
+        TypeError: an argument is not a floating-point tensor, or dtypes differ.
+        ValueError: shapes do not fit together, or unknown ``activation``.
+    """
+    for name, value in (("a_hat", a_hat), ("features", features), ("weight", weight)):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}"
+                            + (f" of dtype {value.dtype}" if isinstance(value, torch.Tensor) else ""))
+        if value.ndim != 2:
+            raise ValueError(f"{name} must be a matrix, got shape {tuple(value.shape)}")
+    if not a_hat.dtype == features.dtype == weight.dtype:
+        raise TypeError(f"a_hat, features and weight must share a dtype, got "
+                        f"{a_hat.dtype}, {features.dtype}, {weight.dtype}")
+    if a_hat.shape[0] != a_hat.shape[1] or a_hat.shape[1] != features.shape[0]:
+        raise ValueError(f"a_hat must be [n, n] with n = features rows ({features.shape[0]}), "
+                         f"got {tuple(a_hat.shape)}")
+    if weight.shape[1] != features.shape[1]:
+        raise ValueError(f"weight must be [d_out, d_in] with d_in = {features.shape[1]} "
+                         f"feature columns, got {tuple(weight.shape)}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation must be 'tanh' or 'identity', got {activation!r}")
+    return GCNLayerFunction.apply(a_hat, features, weight, activation == "tanh")
+
+
+class GCNLayer(torch.nn.Module):
+    """A bias-free GCN layer ``act(Â X Wᵀ)`` whose gradient is :class:`GCNLayerFunction`'s.
+
+    The weight ``[d_out, d_in]`` starts Glorot-uniform, as in Kipf & Welling.
+    """
+
+    def __init__(self, d_in: int, d_out: int,
+                 activation: Literal["tanh", "identity"] = "tanh") -> None:
+        super().__init__()
+        for name, value in (("d_in", d_in), ("d_out", d_out)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be 'tanh' or 'identity', got {activation!r}")
+        self.activation = activation
+        self.weight = torch.nn.Parameter(torch.empty(d_out, d_in))
+        torch.nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """New node features ``[n, d_out]``."""
+        return gcn_layer(a_hat, features, self.weight, self.activation)  # type: ignore[arg-type]
+
+
+class GCNClassifier(torch.nn.Module):
+    """GCN layers with tanh (sizes ``hidden``) and a softmax (linear + bias) classifier on top.
+
+    :meth:`embed` returns the last GCN layer's output (2-D for the karate club);
+    :meth:`forward` returns the class logits, whose softmax is the prediction.
+    """
+
+    def __init__(self, d_in: int, hidden: tuple[int, ...] = (16, 2), num_classes: int = 2) -> None:
+        super().__init__()
+        if len(hidden) == 0:
+            raise ValueError("hidden must list at least one layer size")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        sizes = (d_in, *hidden)
+        self.layers = torch.nn.ModuleList(GCNLayer(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.classifier = torch.nn.Linear(hidden[-1], num_classes)
+
+    def embed(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """The node representations after the last GCN layer, ``[n, hidden[-1]]``."""
+        h = features
+        for layer in self.layers:
+            h = layer(a_hat, h)
+        return h
+
+    def forward(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Class logits ``[n, num_classes]``."""
+        return self.classifier(self.embed(a_hat, features))
+
+
+@dataclass
+class TrainingHistory:
+    """Per-epoch loss on the training nodes and accuracy on the training and evaluation nodes."""
+
+    loss: np.ndarray
+    train_accuracy: np.ndarray
+    eval_accuracy: np.ndarray
+
+
+def _check_mask(mask: object, n: int, name: str) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"{name} must be a boolean torch.Tensor")
+    if mask.shape != (n,):
+        raise ValueError(f"{name} must have one entry per node ({n}), got shape {tuple(mask.shape)}")
+    if not mask.any():
+        raise ValueError(f"{name} selects no node")
+    return mask
+
+
+def train_gcn_classifier(model: GCNClassifier, a_hat: torch.Tensor, features: torch.Tensor,
+                         labels: torch.Tensor, train_mask: torch.Tensor, eval_mask: torch.Tensor,
+                         *, epochs: int, lr: float, weight_decay: float = 0.0) -> TrainingHistory:
+    """Full-batch gradient descent on the mean cross entropy over the training nodes.
+
+    Plain gradient descent (``torch.optim.SGD`` without momentum); weight decay
+    adds ``weight_decay * w`` to every parameter's gradient. Only the nodes in
+    ``train_mask`` enter the loss; ``eval_mask`` is only scored.
+
+    Raises:
+        TypeError, ValueError: bad masks or labels, ``epochs < 1``, ``lr <= 0``
+            or ``weight_decay < 0``.
+    """
+    n = features.shape[0]
+    train_mask = _check_mask(train_mask, n, "train_mask")
+    eval_mask = _check_mask(eval_mask, n, "eval_mask")
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.shape != (n,):
+        raise TypeError(f"labels must be an int64 torch.Tensor with one entry per node ({n})")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
+    train_idx, eval_idx = train_mask.nonzero().squeeze(1), eval_mask.nonzero().squeeze(1)
+    train_labels = labels[train_idx]
+    history = torch.empty(3, epochs, dtype=torch.float64)   # loss, train acc, eval acc
+    for epoch in range(epochs):
+        optimizer.zero_grad()
+        logits = model(a_hat, features)
+        loss = torch.nn.functional.cross_entropy(logits[train_idx], train_labels)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():   # scores of the logits the step was computed from
+            correct = (logits.argmax(dim=1) == labels).double()
+            history[0, epoch] = loss
+            history[1, epoch] = correct[train_idx].mean()
+            history[2, epoch] = correct[eval_idx].mean()
+    loss_history, train_acc, eval_acc = history.numpy()
+    return TrainingHistory(loss_history, train_acc, eval_acc)
+
+
+# ---- valid update rules: permutation invariance ---------------------------------------
+
+def is_permutation_invariant(update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                             self_state: torch.Tensor, messages: torch.Tensor, *,
+                             trials: int = 50, seed: int = 0, atol: float = 1e-10) -> bool:
+    """Does ``update(self_state, messages)`` ignore the order of the rows of ``messages``?
+
+    Tries every ordering when there are at most 6 messages, else ``trials``
+    random ones (seeded). ``messages`` is ``[n_i, d]``, one neighbour per row.
+    A ``False`` is a proof of non-invariance; a ``True`` is evidence.
+
+    Raises:
+        TypeError: ``update`` is not callable or the states are not tensors.
+        ValueError: ``messages`` is not a non-empty matrix, or ``trials < 1``.
+    """
+    if not callable(update):
+        raise TypeError("update must be callable as update(self_state, messages)")
+    if not isinstance(self_state, torch.Tensor) or not isinstance(messages, torch.Tensor):
+        raise TypeError("self_state and messages must be torch tensors")
+    if messages.ndim != 2 or messages.shape[0] == 0:
+        raise ValueError(f"messages must be a non-empty [n_i, d] matrix, got {tuple(messages.shape)}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    n = messages.shape[0]
+    if n <= 6:
+        orders = [list(p) for p in permutations(range(n))]
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        orders = [torch.randperm(n, generator=generator).tolist() for _ in range(trials)]
+    reference = update(self_state, messages)
+    return all(torch.allclose(update(self_state, messages[order]), reference, rtol=0, atol=atol)
+               for order in orders)
+
+
+# ---- aggregation: exact, and from the generic form f(sum g(h)) --------------------------
+
+def _check_edges(edge_index: object, features: object) -> None:
+    if not isinstance(edge_index, torch.Tensor) or not isinstance(features, torch.Tensor):
+        raise TypeError("edge_index and features must be torch tensors")
+    if edge_index.dtype != torch.long:
+        raise TypeError(f"edge_index must hold int64 node ids, got {edge_index.dtype}")
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
+    if features.ndim != 2:
+        raise ValueError(f"features must be a matrix [nodes, channels], got {tuple(features.shape)}")
+    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= features.shape[0]):
+        raise ValueError(f"edge_index refers to nodes outside 0..{features.shape[0] - 1}")
+
+
+def scatter_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
+                      how: Literal["sum", "mean", "max"]) -> torch.Tensor:
+    """Exact neighbourhood sum, mean or (element-wise) max over edges ``i -> j``.
+
+    The reference for the generic constructions, via ``torch.Tensor.scatter_reduce``.
+    A node without in-neighbours gets 0.
+    """
+    _check_edges(edge_index, features)
+    reduce = {"sum": "sum", "mean": "mean", "max": "amax"}.get(how)
+    if reduce is None:
+        raise ValueError(f"how must be 'sum', 'mean' or 'max', got {how!r}")
+    index = edge_index[1].unsqueeze(1).expand(-1, features.shape[1])
+    out = torch.zeros_like(features)
+    return out.scatter_reduce(0, index, features[edge_index[0]], reduce=reduce, include_self=False)
+
+
+def generic_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
+                      f: Callable[[torch.Tensor], torch.Tensor],
+                      g: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The generic aggregation ``out[j] = f(sum over edges i -> j of g(h_i))``.
+
+    ``g`` maps the ``[nodes, m]`` features row-wise to ``[nodes, m']``; ``f``
+    maps the ``[nodes, m']`` sums row-wise. ``f`` sees only the sum, never the node.
+    """
+    _check_edges(edge_index, features)
+    if not callable(f) or not callable(g):
+        raise TypeError("f and g must be callables acting row-wise on tensors")
+    encoded = g(features)
+    if (not isinstance(encoded, torch.Tensor) or encoded.ndim != 2
+            or encoded.shape[0] != features.shape[0]):
+        raise ValueError("g must return a [nodes, channels] tensor, one row per node")
+    return f(sum_aggregate(edge_index, encoded))
+
+
+def mean_aggregate_generic(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Mean aggregation as ``f(sum g(h))``: ``g(h) = (h, 1)``, ``f(s, c) = s / c`` (0 when c = 0)."""
+
+    def g(h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
+
+    def f(total: torch.Tensor) -> torch.Tensor:
+        count = total[:, -1:]
+        return torch.where(count > 0, total[:, :-1] / count.clamp(min=1), 0.0)
+
+    return generic_aggregate(edge_index, features, f, g)
+
+
+_MAX_METHODS = ("logsumexp", "power")
+
+
+def approx_max_aggregate(edge_index: torch.Tensor, features: torch.Tensor, sharpness: float, *,
+                         method: Literal["logsumexp", "power"] = "logsumexp",
+                         bound: float | None = None) -> torch.Tensor:
+    """Element-wise max over in-neighbours, approximated in the form ``f(sum g(h))``.
+
+    * ``"logsumexp"``: ``g(h) = exp(t h)``, ``f(s) = log(s) / t`` with ``t = sharpness``;
+      overestimates the max by at most ``log(n) / t`` for ``n`` neighbours.
+    * ``"power"``: for features in ``[-C, C]`` (``bound = C``), ``g(h) = (h + C)**p``,
+      ``f(s) = s**(1/p) - C`` with ``p = sharpness``: an L^p norm of shifted,
+      non-negative values; overestimates by at most ``(n**(1/p) - 1) * 2C``.
+
+    Both ``g`` also emit a constant 1 so that ``f`` can return 0 for a node
+    without neighbours. See :func:`approx_max_error_bound`.
+
+    Raises:
+        ValueError: ``sharpness`` not positive and finite, unknown ``method``,
+            ``bound`` missing or exceeded for ``"power"``, or ``exp`` would overflow.
+    """
+    _check_edges(edge_index, features)
+    if not (isinstance(sharpness, (int, float)) and 0 < sharpness < float("inf")):
+        raise ValueError(f"sharpness must be a positive finite number, got {sharpness!r}")
+    if method not in _MAX_METHODS:
+        raise ValueError(f"method must be 'logsumexp' or 'power', got {method!r}")
+    largest = float(features.abs().max()) if features.numel() else 0.0
+    if method == "power":
+        if bound is None or not bound > 0:
+            raise ValueError("method 'power' needs bound = C > 0 with every feature in [-C, C]")
+        if largest > bound:
+            raise ValueError(f"features must lie in [-bound, bound] = [-{bound}, {bound}], "
+                             f"found |h| = {largest:.4g}")
+        shift = float(bound)
+        encode, decode = (lambda x: x ** sharpness), (lambda s: s ** (1 / sharpness))
+    else:
+        if sharpness * largest > np.log(torch.finfo(features.dtype).max) - 10:
+            raise ValueError(f"sharpness {sharpness} is too large for |h| up to {largest:.4g}: "
+                             f"exp(sharpness * h) would overflow {features.dtype}")
+        shift = 0.0
+        encode, decode = (lambda x: torch.exp(sharpness * x)), (lambda s: torch.log(s) / sharpness)
+
+    def g(h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([encode(h + shift), torch.ones_like(h[:, :1])], dim=1)
+
+    def f(total: torch.Tensor) -> torch.Tensor:
+        nonempty = total[:, -1:] > 0
+        safe = torch.where(nonempty, total[:, :-1], 1.0)
+        return torch.where(nonempty, decode(safe) - shift, 0.0)
+
+    return generic_aggregate(edge_index, features, f, g)
+
+
+def approx_max_error_bound(degree: int | np.ndarray, sharpness: float, *,
+                           method: Literal["logsumexp", "power"] = "logsumexp",
+                           bound: float | None = None) -> float | np.ndarray:
+    """Worst-case overestimate of :func:`approx_max_aggregate` for ``degree`` neighbours.
+
+    ``log(n) / t`` for ``"logsumexp"``, ``(n**(1/p) - 1) * 2C`` for ``"power"``;
+    0 for a node without neighbours. The approximation is never below the max.
+    """
+    n = np.asarray(degree, dtype=np.float64)
+    if (n < 0).any():
+        raise ValueError("degree must be non-negative")
+    if not sharpness > 0:
+        raise ValueError(f"sharpness must be positive, got {sharpness!r}")
+    if method not in _MAX_METHODS:
+        raise ValueError(f"method must be 'logsumexp' or 'power', got {method!r}")
+    safe = np.maximum(n, 1.0)
+    if method == "logsumexp":
+        result = np.log(safe) / sharpness
+    else:
+        if bound is None or not bound > 0:
+            raise ValueError("method 'power' needs bound = C > 0")
+        result = (safe ** (1 / sharpness) - 1) * 2 * bound
+    return float(result) if result.ndim == 0 else result
+
+
+def message_passing_distances(edge_index: torch.Tensor, features: torch.Tensor,
+                              aggregation: Literal["generic", "max", "mean"],
+                              rounds: int) -> torch.Tensor:
+    """Shortest-path distances to the marked node, computed by message passing.
+
+    ``features[:, 0]`` is 0 at the marked node and 1 elsewhere (the problem's
+    restriction). Each node holds a flag ``r`` (reached) and a counter ``c``:
+    ``c += 1 - r``, then ``r = max(r, [some neighbour reached])``, where the
+    bracket is read off the aggregated flags: ``f(sum g(r))`` with
+    ``g = identity, f = [s > 0]`` (generic), or ``max(r) > 0``, or
+    ``mean(r) > 0``. After ``rounds`` rounds, ``c`` is the distance, capped at
+    ``rounds``. Returns ``c`` as int64.
+    """
+    _check_edges(edge_index, features)
+    if aggregation not in ("generic", "max", "mean"):
+        raise ValueError(f"aggregation must be 'generic', 'max' or 'mean', got {aggregation!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+    marks = features[:, :1]
+    if not ((marks == 0) | (marks == 1)).all() or int((marks == 0).sum()) != 1:
+        raise ValueError("features[:, 0] must be 0 at exactly one node (the marked one) and 1 elsewhere")
+    reached = (1 - marks).double()
+    counter = torch.zeros_like(reached)
+    for _ in range(rounds):
+        if aggregation == "generic":
+            heard = generic_aggregate(edge_index, reached, lambda s: (s > 0).double(), lambda h: h)
+        else:
+            heard = (scatter_aggregate(edge_index, reached, aggregation) > 0).double()
+        counter = counter + (1 - reached)
+        reached = torch.maximum(reached, heard)
+    return counter.squeeze(1).long()
+
+
+# ---- colour refinement (1-WL) and its set / distribution variants ----------------------
+
+_MODES = ("multiset", "set", "distribution")
+
+
+def _refine_signature(own: int, neighbours: list[int], mode: str) -> Hashable:
+    if mode == "set":
+        return own, tuple(sorted(set(neighbours)))
+    counts = Counter(neighbours)
+    if mode == "multiset":
+        return own, tuple(sorted(counts.items()))
+    total = len(neighbours)
+    return own, tuple(sorted((c, Fraction(k, total)) for c, k in counts.items()))
+
+
+def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: int | None = None,
+                     mode: Literal["multiset", "set", "distribution"] = "multiset") -> list[dict]:
+    """Colour refinement (1-dimensional Weisfeiler–Leman) on an undirected graph.
+
+    Round 0 colours a node by ``graph.nodes[v][node_attr]`` (one colour for all
+    when ``node_attr`` is None); round ``k + 1`` colours it by its round-``k``
+    colour and its neighbours' round-``k`` colours, taken as a
+
+    * ``"multiset"``: plain WL, the power of sum / generic ``f(sum g)`` aggregation;
+    * ``"distribution"``: the fractions of each colour, the power of mean aggregation;
+    * ``"set"``: which colours occur, the power of max aggregation.
+
+    Returns the colourings of rounds ``0..rounds`` as dicts node -> int; with
+    ``rounds=None`` it stops when the partition stops refining. Colours are
+    canonical (the same signature gives the same int), so run it on a disjoint
+    union to compare graphs, as :func:`refinement_equivalent` does.
+
+    Raises:
+        TypeError: ``graph`` is not an undirected networkx graph.
+        ValueError: unknown ``mode``, negative ``rounds``, or a missing attribute.
+    """
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise TypeError("graph must be an undirected networkx.Graph")
+    if mode not in _MODES:
+        raise ValueError(f"mode must be 'multiset', 'set' or 'distribution', got {mode!r}")
+    if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0):
+        raise ValueError(f"rounds must be a non-negative integer or None, got {rounds!r}")
+    if node_attr is None:
+        initial = {v: "" for v in graph}
+    else:
+        missing = [v for v in graph if node_attr not in graph.nodes[v]]
+        if missing:
+            raise ValueError(f"node_attr {node_attr!r} is missing on node(s) {missing[:5]}")
+        initial = {v: str(graph.nodes[v][node_attr]) for v in graph}
+    palette = {label: i for i, label in enumerate(sorted(set(initial.values())))}
+    history = [{v: palette[initial[v]] for v in graph}]
+    while rounds is None or len(history) <= rounds:
+        current = history[-1]
+        signatures = {v: _refine_signature(current[v], [current[u] for u in graph[v]], mode)
+                      for v in graph}
+        palette = {sig: i for i, sig in enumerate(sorted(set(signatures.values())))}
+        history.append({v: palette[signatures[v]] for v in graph})
+        if rounds is None and len(palette) == len(set(current.values())):
+            break
+    return history
+
+
+def refinement_equivalent(first: nx.Graph, second: nx.Graph, *, node_attr: str | None = None,
+                          rounds: int | None = None,
+                          mode: Literal["multiset", "set", "distribution"] = "multiset") -> bool:
+    """Can colour refinement *not* tell the two graphs apart after ``rounds`` rounds?
+
+    Refines the disjoint union and compares, per graph, the colour histogram
+    (``"multiset"``), the colour fractions (``"distribution"``) or the set of
+    colours (``"set"``): what a sum, mean or max READOUT can see. ``True``
+    means no message-passing network of that kind (with that many layers, or
+    any number when ``rounds=None``) distinguishes them.
+    """
+    for name, graph in (("first", first), ("second", second)):
+        if not isinstance(graph, nx.Graph) or graph.is_directed():
+            raise TypeError(f"{name} must be an undirected networkx.Graph")
+    union = nx.disjoint_union(first, second)
+    split = first.number_of_nodes()
+    for coloring in color_refinement(union, node_attr=node_attr, rounds=rounds, mode=mode):
+        left = Counter(c for v, c in coloring.items() if v < split)
+        right = Counter(c for v, c in coloring.items() if v >= split)
+        if mode == "set":
+            same = set(left) == set(right)
+        elif mode == "distribution":
+            same = ({c: Fraction(k, split) for c, k in left.items()}
+                    == {c: Fraction(k, union.number_of_nodes() - split) for c, k in right.items()})
+        else:
+            same = left == right
+        if not same:
+            return False
+    return True
