@@ -208,7 +208,7 @@ def linear_probe(model: Autoencoder, x_fit: torch.Tensor, y_fit: torch.Tensor,
 
 
 def probe_ceiling(encoder_weight: Array, rotation: Array, n_informative: int, scale: float) -> float:
-    """Best accuracy of any linear probe on ``z = W1 x`` for :func:`~dlbook.data.autoencoder_data`.
+    """Best accuracy of any linear probe on ``z = W1 x`` for :func:`~dlbook.data.synthetic.autoencoder_data`.
 
     In the generator's population, ``x = Q.T h`` (one sample per column) with
     ``h ~ N(0, D)``, ``D = diag(scale**2, ..., 1, ...)``, and the label is the sign of

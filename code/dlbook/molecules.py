@@ -70,7 +70,7 @@ attached hydrogens (0..3, 4+), hybridization (sp, sp2, sp3, sp3d, sp3d2, other),
 aromatic, in a ring. ``chirality=True`` appends two columns: CIP label R, S."""
 
 BOND_FEATURES = len(_BOND_TYPES) + 2
-"""The number of bond-feature columns, six: single, double, triple, aromatic, conjugated, in a ring."""
+"""Six bond-feature columns, in order single, double, triple, aromatic, conjugated, in a ring."""
 
 ESOL_DESCRIPTORS = ("logp", "mw", "rotatable_bonds", "aromatic_proportion")
 """The four ESOL descriptors, in the column order of :func:`esol_descriptors`."""
