@@ -78,9 +78,18 @@ def test_describe_names_device_profile_and_versions(monkeypatch, no_cuda):
     assert line.startswith("ran on cpu") or line.startswith("ran on mps")
 
 
-def test_median_time_measures_and_validates():
+def test_timers_call_warmup_plus_repeats_and_summarize(monkeypatch):
     calls = []
-    elapsed = runtime.median_time(lambda: calls.append(sum(range(1000))), repeats=3, warmup=2)
-    assert len(calls) == 5 and elapsed > 0
+    times = runtime.run_times(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and len(times) == 3 and min(times) >= 0
+    fake = iter([0.3, 0.1, 0.2])
+    monkeypatch.setattr(runtime, "run_times", lambda fn, repeats, warmup: [next(fake) for _ in range(3)])
+    assert runtime.median_time(lambda: None, repeats=3) == pytest.approx(0.2)
+    fake = iter([0.3, 0.1, 0.2])
+    assert runtime.best_time(lambda: None, repeats=3) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("repeats, warmup", [(0, 1), (3, -1)])
+def test_timers_reject_bad_counts(repeats, warmup):
     with pytest.raises(ValueError, match="repeats"):
-        runtime.median_time(lambda: None, repeats=0)
+        runtime.run_times(lambda: None, repeats=repeats, warmup=warmup)

@@ -253,18 +253,26 @@ def as_edge_index(adjacency: Array) -> torch.Tensor:
     return torch.from_numpy(np.stack([src, dst])).long()
 
 
-def sum_aggregate(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    """Sparse sum aggregation: ``out[j] = sum of features[i] over edges i -> j``.
-
-    One message per edge, so the work is proportional to ``E * d``: the
-    quantity that sets the cost of a message-passing layer.
-    """
+def _check_edges(edge_index: object, features: object) -> None:
+    if not isinstance(edge_index, torch.Tensor) or not isinstance(features, torch.Tensor):
+        raise TypeError("edge_index and features must be torch tensors")
+    if edge_index.dtype != torch.long:
+        raise TypeError(f"edge_index must hold int64 node ids, got {edge_index.dtype}")
     if edge_index.ndim != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
     if features.ndim != 2:
         raise ValueError(f"features must be a matrix [nodes, channels], got {tuple(features.shape)}")
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= features.shape[0]):
         raise ValueError(f"edge_index refers to nodes outside 0..{features.shape[0] - 1}")
+
+
+def sum_aggregate(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Sparse sum aggregation: ``out[j] = sum of features[i] over edges i -> j``.
+
+    One message per edge, so the work is proportional to ``E * d``: the
+    quantity that sets the cost of a message-passing layer.
+    """
+    _check_edges(edge_index, features)
     out = torch.zeros_like(features)
     return out.index_add_(0, edge_index[1], features[edge_index[0]])
 
@@ -513,19 +521,6 @@ def is_permutation_invariant(update: Callable[[torch.Tensor, torch.Tensor], torc
 
 
 # ---- aggregation: exact, and from the generic form f(sum g(h)) --------------------------
-
-def _check_edges(edge_index: object, features: object) -> None:
-    if not isinstance(edge_index, torch.Tensor) or not isinstance(features, torch.Tensor):
-        raise TypeError("edge_index and features must be torch tensors")
-    if edge_index.dtype != torch.long:
-        raise TypeError(f"edge_index must hold int64 node ids, got {edge_index.dtype}")
-    if edge_index.ndim != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
-    if features.ndim != 2:
-        raise ValueError(f"features must be a matrix [nodes, channels], got {tuple(features.shape)}")
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= features.shape[0]):
-        raise ValueError(f"edge_index refers to nodes outside 0..{features.shape[0] - 1}")
-
 
 def scatter_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
                       how: Literal["sum", "mean", "max"]) -> torch.Tensor:

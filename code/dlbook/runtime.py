@@ -16,7 +16,17 @@ from typing import Callable, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["PROFILES", "budget", "describe", "device", "median_time", "profile", "seed_everything"]
+__all__ = [
+    "PROFILES",
+    "best_time",
+    "budget",
+    "describe",
+    "device",
+    "median_time",
+    "profile",
+    "run_times",
+    "seed_everything",
+]
 
 PROFILES = ("quick", "full")
 """The allowed values of ``DLBOOK_PROFILE``."""
@@ -91,8 +101,8 @@ def describe() -> str:
     )
 
 
-def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+def run_times(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls.
 
     Synchronizes CUDA around each call so GPU work is timed, not just queued.
     """
@@ -108,4 +118,14 @@ def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) 
         fn()
         sync()
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return times
+
+
+def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median of :func:`run_times`: the typical cost of a call."""
+    return float(np.median(run_times(fn, repeats=repeats, warmup=warmup)))
+
+
+def best_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+    """Minimum of :func:`run_times`: the cost with the least interference from other work."""
+    return min(run_times(fn, repeats=repeats, warmup=warmup))
