@@ -1,6 +1,6 @@
 # Two commands do everything (see README.md):
 #   make book   build the HTML site strictly into _build/html
-#   make test   run the pytest suite
+#   make test   type-check dlbook and run the pytest suite
 # Both create .venv and install the exact pins on first use.
 
 PYTHON ?= python3
@@ -21,6 +21,7 @@ $(STAMP): requirements.txt code/pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/python -m mypy --config-file code/pyproject.toml code/dlbook
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 # The execution cache only sees a notebook's own cells, so the whole build is

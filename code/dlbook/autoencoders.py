@@ -10,7 +10,7 @@ encoder ``W1`` (``k x d``) and decoder ``W2`` (``d x k``), stored as
 from __future__ import annotations
 
 import warnings
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -243,7 +243,7 @@ def sweep_latent_sizes(x_train: torch.Tensor, x_fit: torch.Tensor, y_fit: torch.
                        corruptions: tuple[str, ...] = CORRUPTIONS,
                        activation: Literal["relu", "linear"] = "linear",
                        device: torch.device | None = None, seed: int = 0,
-                       **train_kwargs: object) -> tuple[list[dict], dict[tuple[str, int], Autoencoder]]:
+                       **train_kwargs: Any) -> tuple[list[dict], dict[tuple[str, int], Autoencoder]]:
     """Train one autoencoder per (corruption, latent size) and score it before and after.
 
     Each model starts from the same seeded initialization for a given latent
@@ -262,8 +262,8 @@ def sweep_latent_sizes(x_train: torch.Tensor, x_fit: torch.Tensor, y_fit: torch.
             if device is not None:
                 model = model.to(device)
             untrained = linear_probe(model, x_fit, y_fit, x_test, y_test)
-            train_autoencoder(model, x_train, corruption=corruption, seed=seed,
-                              **train_kwargs)  # type: ignore[arg-type]
+            train_autoencoder(model, x_train, corruption=corruption,  # type: ignore[arg-type]
+                              seed=seed, **train_kwargs)
             rows.append({
                 "corruption": corruption, "latent": latent,
                 "reconstruction": reconstruction_error(model, x_test),

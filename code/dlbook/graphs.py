@@ -12,11 +12,11 @@ Conventions used throughout the book:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import permutations
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -685,7 +685,7 @@ def message_passing_distances(edge_index: torch.Tensor, features: torch.Tensor,
 _MODES = ("multiset", "set", "distribution")
 
 
-def _refine_signature(own: int, neighbours: list[int], mode: str) -> Hashable:
+def _refine_signature(own: int, neighbours: list[int], mode: str) -> tuple[Any, ...]:
     if mode == "set":
         return own, tuple(sorted(set(neighbours)))
     counts = Counter(neighbours)
@@ -729,7 +729,7 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
         if missing:
             raise ValueError(f"node_attr {node_attr!r} is missing on node(s) {missing[:5]}")
         initial = {v: str(graph.nodes[v][node_attr]) for v in graph}
-    palette = {label: i for i, label in enumerate(sorted(set(initial.values())))}
+    palette: dict[Any, int] = {label: i for i, label in enumerate(sorted(set(initial.values())))}
     history = [{v: palette[initial[v]] for v in graph}]
     while rounds is None or len(history) <= rounds:
         current = history[-1]

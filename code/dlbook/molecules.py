@@ -24,7 +24,7 @@ import torch
 from rdkit import Chem, RDLogger
 from rdkit.Chem import Descriptors
 
-RDLogger.DisableLog("rdApp.*")
+RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
 
 __all__ = [
     "ATOM_FEATURES",
@@ -280,6 +280,9 @@ class MoleculeGNN(torch.nn.Module):
         self.norms = torch.nn.ModuleList(torch.nn.LayerNorm(hidden) for _ in range(layers))
         self.head = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
                                         torch.nn.Linear(hidden, 1))
+        # Buffers, not parameters: saved with the model, never trained.
+        self.target_mean: torch.Tensor
+        self.target_std: torch.Tensor
         self.register_buffer("target_mean", torch.tensor(0.0))
         self.register_buffer("target_std", torch.tensor(1.0))
 
@@ -413,8 +416,9 @@ def esol_descriptors(molecules: Sequence[str | Chem.Mol]) -> np.ndarray:
         mol = as_mol(molecule)
         heavy = mol.GetNumHeavyAtoms()
         aromatic = sum(1 for a in mol.GetAtoms() if a.GetIsAromatic() and a.GetAtomicNum() > 1)
-        rows.append([Descriptors.MolLogP(mol), Descriptors.MolWt(mol),
-                     float(Descriptors.NumRotatableBonds(mol)), aromatic / max(heavy, 1)])
+        rows.append([Descriptors.MolLogP(mol), Descriptors.MolWt(mol),  # type: ignore[attr-defined]
+                     float(Descriptors.NumRotatableBonds(mol)),  # type: ignore[attr-defined]
+                     aromatic / max(heavy, 1)])
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(ESOL_DESCRIPTORS))
 
 

@@ -34,7 +34,7 @@ def load_solubility(split: Literal["train", "test", "all"] = "all") -> pd.DataFr
         raise ValueError(f"split must be one of {SOLUBILITY_SPLITS}, got {split!r}")
     from rdkit import Chem, RDLogger
 
-    RDLogger.DisableLog("rdApp.*")
+    RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     parts = ("train", "test") if split == "all" else (split,)
     rows = []
     for part in parts:
