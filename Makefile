@@ -39,11 +39,11 @@ check-site: $(STAMP)
 	$(BIN)/python -m pytest tests/site -q
 
 # Build one chapter alone while writing it, e.g. `make page PAGE=book/graphs/path-counting`
-# (output in _build_pages/<slug>). Not strict, since links to chapters outside the
+# (output in _build_pages/<slug>-<profile>). Not strict, since links to chapters outside the
 # partial book cannot resolve: read the warnings that name your page.
 page: $(STAMP)
 	@test -n "$(PAGE)" || { echo "usage: make page PAGE=book/<part>/<slug>"; exit 2; }
-	@out=_build_pages/$$(basename $(PAGE)); mkdir -p $$out; \
+	@out=_build_pages/$$(basename $(PAGE))-$${DLBOOK_PROFILE:-auto}; mkdir -p $$out; \
 	printf 'format: jb-book\nroot: %s\nchapters:\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
 	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going
 
