@@ -15,8 +15,9 @@ digest = hashlib.sha256()
 code = root / "code"
 files = sorted(
     p for p in code.rglob("*")
-    if p.is_file() and "__pycache__" not in p.parts and not str(p).endswith(".pyc")
-    and ".egg-info" not in str(p) and p.relative_to(code).parts[0] != "build"
+    if p.is_file() and not str(p).endswith(".pyc") and ".egg-info" not in str(p)
+    and p.relative_to(code).parts[0] != "build"
+    and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(code).parts)
 )
 for path in [*files, root / "requirements.txt"]:
     digest.update(str(path.relative_to(root)).encode())

@@ -93,3 +93,17 @@ def test_timers_call_warmup_plus_repeats_and_summarize(monkeypatch):
 def test_timers_reject_bad_counts(repeats, warmup):
     with pytest.raises(ValueError, match="repeats"):
         runtime.run_times(lambda: None, repeats=repeats, warmup=warmup)
+
+
+def test_loglog_slope_recovers_power_laws():
+    x = np.array([10.0, 20.0, 40.0, 80.0])
+    assert runtime.loglog_slope(x, 3 * x**2) == pytest.approx(2.0)
+    assert runtime.loglog_slope(list(x), list(0.5 * x**-1.5)) == pytest.approx(-1.5)
+
+
+@pytest.mark.parametrize("x, y, message", [([1.0], [1.0], "length"), ([1.0, 2.0], [1.0], "length"),
+                                           ([1.0, 2.0], [0.0, 1.0], "positive"),
+                                           ([-1.0, 2.0], [1.0, 1.0], "positive")])
+def test_loglog_slope_rejects_bad_input(x, y, message):
+    with pytest.raises(ValueError, match=message):
+        runtime.loglog_slope(x, y)

@@ -27,7 +27,7 @@ __all__ = [
     "GCNClassifier",
     "GCNLayer",
     "GCNLayerFunction",
-    "TrainingHistory",
+    "GCNTrainingHistory",
     "approx_max_aggregate",
     "approx_max_error_bound",
     "as_edge_index",
@@ -425,7 +425,7 @@ class GCNClassifier(torch.nn.Module):
 
 
 @dataclass
-class TrainingHistory:
+class GCNTrainingHistory:
     """Per-epoch loss on the training nodes and accuracy on the training and evaluation nodes."""
 
     loss: np.ndarray
@@ -445,7 +445,7 @@ def _check_mask(mask: object, n: int, name: str) -> torch.Tensor:
 
 def train_gcn_classifier(model: GCNClassifier, a_hat: torch.Tensor, features: torch.Tensor,
                          labels: torch.Tensor, train_mask: torch.Tensor, eval_mask: torch.Tensor,
-                         *, epochs: int, lr: float, weight_decay: float = 0.0) -> TrainingHistory:
+                         *, epochs: int, lr: float, weight_decay: float = 0.0) -> GCNTrainingHistory:
     """Full-batch gradient descent on the mean cross entropy over the training nodes.
 
     Plain gradient descent (``torch.optim.SGD`` without momentum); weight decay
@@ -483,7 +483,7 @@ def train_gcn_classifier(model: GCNClassifier, a_hat: torch.Tensor, features: to
             history[1, epoch] = correct[train_idx].mean()
             history[2, epoch] = correct[eval_idx].mean()
     loss_history, train_acc, eval_acc = history.numpy()
-    return TrainingHistory(loss_history, train_acc, eval_acc)
+    return GCNTrainingHistory(loss_history, train_acc, eval_acc)
 
 
 # ---- valid update rules: permutation invariance ---------------------------------------

@@ -34,7 +34,7 @@ __all__ = [
     "GraphBatch",
     "MolGraph",
     "MoleculeGNN",
-    "TrainingHistory",
+    "MoleculeTrainingHistory",
     "as_mol",
     "batch_graphs",
     "esol_descriptors",
@@ -323,7 +323,7 @@ def predict(model: MoleculeGNN, graphs: Sequence[MolGraph], *, batch_size: int =
 
 
 @dataclass
-class TrainingHistory:
+class MoleculeTrainingHistory:
     """Per-epoch mean squared errors (target units squared) and the epoch kept."""
 
     train_loss: list[float] = field(default_factory=list)
@@ -336,7 +336,7 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
                        train_targets: torch.Tensor | np.ndarray, val_graphs: Sequence[MolGraph],
                        val_targets: torch.Tensor | np.ndarray, *, epochs: int, batch_size: int = 32,
                        lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
-                       device: torch.device | str | None = None) -> TrainingHistory:
+                       device: torch.device | str | None = None) -> MoleculeTrainingHistory:
     """Train with Adam on the mean squared error, in shuffled minibatches.
 
     The learning rate starts at ``lr`` and decays to 0 along a cosine over the
@@ -372,7 +372,7 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     generator = torch.Generator().manual_seed(seed)
-    history = TrainingHistory()
+    history = MoleculeTrainingHistory()
     best_state, best_val = copy.deepcopy(model.state_dict()), float("inf")
     start = time.perf_counter()
     for epoch in range(epochs):

@@ -11,6 +11,7 @@ import os
 import platform
 import random
 import time
+from collections.abc import Sequence
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 __all__ = [
     "PROFILES",
     "best_time",
+    "loglog_slope",
     "budget",
     "describe",
     "device",
@@ -129,3 +131,19 @@ def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) 
 def best_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
     """Minimum of :func:`run_times`: the cost with the least interference from other work."""
     return min(run_times(fn, repeats=repeats, warmup=warmup))
+
+
+def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Least-squares slope of ``log y`` against ``log x``: the exponent ``a`` in ``y ~ x**a``.
+
+    The way the book reads a measured cost off a log-log plot.
+
+    Raises:
+        ValueError: fewer than two points, unequal lengths, or a value that is not positive.
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.shape != ys.shape or xs.ndim != 1 or len(xs) < 2:
+        raise ValueError(f"need two 1-D sequences of equal length >= 2, got shapes {xs.shape}, {ys.shape}")
+    if not (np.all(xs > 0) and np.all(ys > 0)):
+        raise ValueError("loglog_slope needs positive x and y values")
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
