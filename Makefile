@@ -40,10 +40,14 @@ check-site: $(STAMP)
 
 # Build one chapter alone while writing it, e.g. `make page PAGE=book/graphs/path-counting`
 # (output in _build_pages/<slug>-<profile>). Not strict, since links to chapters outside the
-# partial book cannot resolve: read the warnings that name your page.
+# partial book cannot resolve: read the warnings that name your page. Keyed like
+# `make book`: a change to code/, the pins or the profile re-executes the page.
 page: $(STAMP)
 	@test -n "$(PAGE)" || { echo "usage: make page PAGE=book/<part>/<slug>"; exit 2; }
-	@out=_build_pages/$$(basename $(PAGE))-$${DLBOOK_PROFILE:-auto}; mkdir -p $$out; \
+	@out=_build_pages/$$(basename $(PAGE))-$${DLBOOK_PROFILE:-auto}; \
+	key=$$($(BIN)/python .ci/build_key.py); \
+	if [ "$$(cat $$out/.build-key 2>/dev/null)" != "$$key" ]; then rm -rf $$out; fi; \
+	mkdir -p $$out; echo "$$key" > $$out/.build-key; \
 	printf 'format: jb-book\nroot: %s\nchapters:\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
 	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going
 
