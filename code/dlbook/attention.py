@@ -9,6 +9,14 @@ Conventions used throughout the book:
 * A boolean ``mask`` of shape broadcastable to ``(..., N, L)`` holds ``True``
   where query ``i`` may attend to key ``j`` (PyTorch's convention for
   :func:`torch.nn.functional.scaled_dot_product_attention`).
+* Half precision (float16, bfloat16): scores, exponentials and every sum over
+  the sequence are computed in float32 and the result is cast back to the
+  input's dtype, so inputs whose exact answer is finite never give a NaN or an
+  infinity through an intermediate overflow (float16 overflows above 65504).
+  Scores are scaled before they are formed (``(scale * q) k^T``), and every
+  exponential of a score subtracts the row maximum first. Where an answer
+  would still overflow (an explicit kernel whose values exceed the compute
+  dtype), a ``ValueError`` names the cause instead of returning NaN.
 * Kernel attention (Tsai et al., 2019; Katharopoulos et al., 2020) replaces
   ``exp(q.k / sqrt(D))`` by any positive similarity ``sim(q, k)``; when
   ``sim(q, k) = phi(q) . phi(k)`` the output can be computed in time linear in
@@ -46,6 +54,14 @@ Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 FeatureMap = Callable[[torch.Tensor], torch.Tensor]
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half-precision inputs, else the input's own dtype."""
+    return torch.float32 if dtype in _HALF else dtype
+
+
 def _check_tensor(x: object, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -74,6 +90,9 @@ def _check_qkv(q: object, k: object, v: object) -> tuple[torch.Tensor, torch.Ten
         )
     if k.shape[-2] == 0:
         raise ValueError("k and v must have at least one row: attention over no keys is undefined")
+    if q.shape[-1] == 0:
+        raise ValueError("q and k must have a feature size D >= 1, got D = 0 "
+                         "(the scale 1/sqrt(D) is undefined)")
     if not q.dtype == k.dtype == v.dtype:
         raise TypeError(f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     return q, k, v
@@ -84,6 +103,10 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, *, scale: float | None =
     """Row-stochastic softmax attention weights ``softmax(scale * q k^T)``, shape ``(..., N, L)``.
 
     ``scale`` defaults to ``1 / sqrt(D)``; ``mask`` is boolean, ``True`` = may attend.
+    The scale multiplies ``q`` before the product and, for float16/bfloat16
+    inputs, the scores and the softmax are computed in float32 (the weights
+    are returned in the input's dtype), so ``q k^T`` beyond float16's range
+    (65504) does not overflow when the scaled scores are finite.
 
     Raises:
         ValueError: bad shapes, a non-positive ``scale``, or a query row whose mask
@@ -91,11 +114,21 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, *, scale: float | None =
         TypeError: non-tensor inputs or a non-boolean mask.
     """
     q, k, _ = _check_qkv(q, k, k)
+    return _softmax_weights(q, k, scale, mask).to(q.dtype)
+
+
+def _softmax_weights(q: torch.Tensor, k: torch.Tensor, scale: float | None,
+                     mask: torch.Tensor | None) -> torch.Tensor:
+    """:func:`attention_weights` for checked ``q``, ``k``, in float32 for half inputs."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     elif not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
         raise ValueError(f"scale must be a positive number, got {scale!r}")
-    scores = (q @ k.transpose(-2, -1)) * scale
+    work = _compute_dtype(q.dtype)
+    scores = (q.to(work) * scale) @ k.to(work).transpose(-2, -1)
+    if not bool(torch.isfinite(scores.detach()).all()):   # detached: no tensor saved for it
+        raise ValueError(f"attention scores overflow {work} even after scaling: "
+                         "q and k are too large for this dtype")
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
             raise TypeError("mask must be a boolean torch.Tensor (True = may attend)")
@@ -109,7 +142,7 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, *, scale: float | None =
         if not mask.any(dim=-1).all():
             raise ValueError("mask leaves some query with no key to attend to")
         scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores, dim=-1)               # softmax subtracts the row maximum
 
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
@@ -119,10 +152,13 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
 
     Materializes the ``N x L`` weight matrix (time ``O(N L (D + M))``, memory
     ``O(N L)``), which is the point of the linear-attention chapter.
-    Arguments as in :func:`attention_weights`.
+    Arguments, errors and half-precision handling as in :func:`attention_weights`
+    (the weighted sum of ``v`` is also accumulated in float32 for half inputs).
     """
     q, k, v = _check_qkv(q, k, v)
-    return attention_weights(q, k, scale=scale, mask=mask) @ v
+    work = _compute_dtype(v.dtype)
+    weights = _softmax_weights(q, k, scale, mask)
+    return (weights @ v.to(work)).to(v.dtype)
 
 
 def softmax_jacobian(weights: torch.Tensor) -> torch.Tensor:
@@ -148,7 +184,8 @@ def argmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     only.
     """
     q, k, v = _check_qkv(q, k, v)
-    winners = (q @ k.transpose(-2, -1)).argmax(dim=-1)           # (..., N)
+    work = _compute_dtype(q.dtype)                               # no float16 overflow ties
+    winners = (q.to(work) @ k.to(work).transpose(-2, -1)).argmax(dim=-1)   # (..., N)
     weights = F.one_hot(winners, num_classes=k.shape[-2]).to(v.dtype)
     return weights @ v
 
@@ -156,13 +193,23 @@ def argmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 def quadratic_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Polynomial kernel of degree 2 with constant 1: ``(q . k + 1)**2`` for all pairs, ``(..., N, L)``."""
     q, k, _ = _check_qkv(q, k, k)
-    return (q @ k.transpose(-2, -1) + 1.0) ** 2
+    work = _compute_dtype(q.dtype)
+    return _finite_in((q.to(work) @ k.to(work).transpose(-2, -1) + 1.0) ** 2, q.dtype, "quadratic_kernel")
 
 
 def softmax_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """The similarity of softmax attention, ``exp(q . k / sqrt(D))`` for all pairs."""
+    """The similarity of softmax attention, ``exp(q . k / sqrt(D))`` for all pairs.
+
+    The kernel's own values, not shifted by a row maximum, so they overflow
+    once a scaled score exceeds about 88 (float32) or 11 (float16, computed in
+    float32 but returned in float16); then a ``ValueError`` says so. For
+    attention itself, :func:`softmax_attention` subtracts the row maximum and
+    has no such limit.
+    """
     q, k, _ = _check_qkv(q, k, k)
-    return torch.exp((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]))
+    work = _compute_dtype(q.dtype)
+    scores = (q.to(work) / math.sqrt(q.shape[-1])) @ k.to(work).transpose(-2, -1)
+    return _finite_in(torch.exp(scores), q.dtype, "softmax_kernel")
 
 
 def quadratic_feature_dim(d: int) -> int:
@@ -219,7 +266,22 @@ def feature_kernel(feature_map: FeatureMap) -> Kernel:
     return kernel
 
 
+def _finite_in(values: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
+    """``values`` cast to ``dtype``, or a ValueError naming an overflow."""
+    out = values.to(dtype)
+    if not bool(torch.isfinite(out.detach()).all()):
+        raise ValueError(f"{name} overflows {dtype}: its values exceed the dtype's range "
+                         f"(largest finite {torch.finfo(dtype).max:.4g})")
+    return out
+
+
 def _normalize(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    if not (bool(torch.isfinite(numerator.detach()).all())
+            and bool(torch.isfinite(denominator.detach()).all())):
+        raise ValueError(
+            "the attention numerator or denominator is not finite (overflow in "
+            f"{numerator.dtype}): the similarities are too large for this dtype"
+        )
     if not bool((denominator > 0).all()):
         raise ValueError(
             "the attention denominator sum_j sim(q_i, k_j) is not positive for some query; "
@@ -234,18 +296,21 @@ def kernel_attention_pairwise(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
     Forms the full ``N x L`` similarity matrix with ``kernel(q, k)``: quadratic in the
     sequence length, like softmax attention (which is ``kernel=softmax_kernel``).
+    Half-precision inputs are handed to the kernel, summed and normalized in
+    float32; the output has ``v``'s dtype.
 
     Raises:
-        ValueError: bad shapes, or a non-positive denominator (the output would be
-            infinite or meaningless).
+        ValueError: bad shapes, a non-finite (overflowing) or non-positive
+            denominator, or a non-finite numerator.
     """
     q, k, v = _check_qkv(q, k, v)
     if not callable(kernel):
         raise TypeError("kernel must be callable")
-    sim = kernel(q, k)                                             # (..., N, L)
+    work = _compute_dtype(v.dtype)
+    sim = kernel(q.to(work), k.to(work)).to(work)                  # (..., N, L)
     if sim.shape != (*q.shape[:-1], k.shape[-2]):
         raise ValueError(f"kernel returned shape {tuple(sim.shape)}, expected (..., N, L)")
-    return _normalize(sim @ v, sim.sum(dim=-1, keepdim=True))
+    return _normalize(sim @ v.to(work), sim.sum(dim=-1, keepdim=True)).to(v.dtype)
 
 
 def kernel_attention_linear(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -254,19 +319,23 @@ def kernel_attention_linear(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
     ``V'_i = phi(Q_i)^T U / phi(Q_i)^T z`` with ``U = sum_j phi(K_j) V_j^T`` (``C x M``) and
     ``z = sum_j phi(K_j)`` (``C``): time ``O((N + L) C M)``, no ``N x L`` matrix.
+    Half-precision inputs are mapped, summed and normalized in float32; the
+    output has ``v``'s dtype.
 
     Raises:
-        ValueError: bad shapes, or a non-positive denominator.
+        ValueError: bad shapes, a non-finite (overflowing) or non-positive
+            denominator, or a non-finite numerator.
     """
     q, k, v = _check_qkv(q, k, v)
     if not callable(feature_map):
         raise TypeError("feature_map must be callable")
-    phi_q, phi_k = feature_map(q), feature_map(k)                  # (..., N, C), (..., L, C)
+    work = _compute_dtype(v.dtype)
+    phi_q, phi_k = feature_map(q.to(work)), feature_map(k.to(work))  # (..., N, C), (..., L, C)
     if phi_q.shape[-1] != phi_k.shape[-1]:
         raise ValueError("feature_map must give queries and keys the same feature size")
-    u = phi_k.transpose(-2, -1) @ v                                # (..., C, M)
+    u = phi_k.transpose(-2, -1) @ v.to(work)                       # (..., C, M)
     z = phi_k.sum(dim=-2).unsqueeze(-1)                            # (..., C, 1)
-    return _normalize(phi_q @ u, phi_q @ z)
+    return _normalize(phi_q @ u, phi_q @ z).to(v.dtype)
 
 
 def autograd_saved_bytes(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> int:
