@@ -34,6 +34,7 @@ __all__ = [
     "color_refinement",
     "count_walks",
     "count_walks_brute_force",
+    "distances_until_stable",
     "gcn_layer",
     "generic_aggregate",
     "is_permutation_invariant",
@@ -44,8 +45,10 @@ __all__ = [
     "propagate",
     "refinement_equivalent",
     "scatter_aggregate",
+    "shared_layer_readouts",
     "sum_aggregate",
     "train_gcn_classifier",
+    "unfolding_tree",
     "walk_exists",
 ]
 
@@ -57,6 +60,10 @@ _INT64_MAX = np.iinfo(np.int64).max
 def _check_adjacency(adjacency: object) -> np.ndarray:
     """Validate a binary square adjacency matrix and return it as int64 NumPy."""
     if isinstance(adjacency, torch.Tensor):
+        if adjacency.layout != torch.strided:
+            raise TypeError(f"adjacency must be a dense matrix here, got layout {adjacency.layout}")
+        if adjacency.dtype in (torch.float16, torch.bfloat16):   # NumPy has no bfloat16
+            adjacency = adjacency.float()
         values = adjacency.detach().cpu().numpy()
     elif isinstance(adjacency, np.ndarray):
         values = adjacency
@@ -216,20 +223,99 @@ def linear_gnn(adjacency: Array, k: int, aggregation: Literal["sum", "max"] = "s
     return _like(h, adjacency)  # type: ignore[return-value]
 
 
+_SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr)
+
+
+def _is_sparse(value: object) -> bool:
+    """True for a torch sparse tensor of any layout (COO, CSR, CSC, BSR, BSC)."""
+    return isinstance(value, torch.Tensor) and value.layout != torch.strided
+
+
+def _sparse_edges(adjacency: torch.Tensor, name: str = "adjacency") -> tuple[torch.Tensor, int]:
+    """Validate a sparse binary square adjacency; return its edges ``[2, E]`` and ``n``.
+
+    Stored zeros are dropped. A repeated edge of an uncoalesced COO tensor sums
+    to 2 when coalesced and is refused like any non-binary entry.
+    """
+    if adjacency.layout not in _SPARSE_LAYOUTS:
+        raise TypeError(f"{name} must be dense, sparse COO or sparse CSR, got layout {adjacency.layout}")
+    if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {tuple(adjacency.shape)}")
+    if adjacency.dtype.is_complex:
+        raise TypeError(f"{name} must hold real numbers, got dtype {adjacency.dtype}")
+    coo = adjacency.to_sparse_coo().coalesce()
+    values = coo.values()
+    if not ((values == 0) | (values == 1)).all():
+        raise ValueError(f"{name} must be binary: every stored entry 0 or 1 "
+                         "(repeated edges of a COO tensor add up when coalesced)")
+    return coo.indices()[:, values != 0], adjacency.shape[0]
+
+
+_NOT_SYMMETRIC = (
+    "adjacency must be symmetric (an undirected graph): the symmetric normalization "
+    "D^-1/2 (A + I) D^-1/2 propagates against the edges of a directed graph. For a "
+    "directed graph add the reverse edges (A + A.T, clipped to 1), or use "
+    "DirectedMessagePassing, which follows the edges"
+)
+
+
+def _normalized_sparse(adjacency: torch.Tensor, self_loops: bool) -> torch.Tensor:
+    """:func:`normalized_adjacency` for a torch sparse COO or CSR ``adjacency``; same layout out."""
+    edges, n = _sparse_edges(adjacency)
+    flipped = torch.sparse_coo_tensor(edges.flip(0), torch.ones(edges.shape[1]), (n, n),
+                                      check_invariants=False).coalesce().indices()
+    if not torch.equal(edges, flipped):
+        raise ValueError(_NOT_SYMMETRIC)
+    if self_loops:
+        if bool((edges[0] == edges[1]).any()):
+            raise ValueError(
+                "adjacency already has self-loops; pass self_loops=False to normalize it as it is"
+            )
+        loops = torch.arange(n, device=edges.device).expand(2, n)
+        edges = torch.cat([edges, loops], dim=1)
+    ones = torch.ones(edges.shape[1], dtype=torch.float64, device=edges.device)
+    degree = torch.zeros(n, dtype=torch.float64, device=edges.device).index_add_(0, edges[0], ones)
+    inv_sqrt = torch.where(degree > 0, degree.clamp(min=1).rsqrt(), 0.0)
+    dtype = adjacency.dtype if adjacency.dtype.is_floating_point else torch.get_default_dtype()
+    values = (inv_sqrt[edges[0]] * inv_sqrt[edges[1]]).to(dtype)
+    result = torch.sparse_coo_tensor(edges, values, (n, n), check_invariants=False).coalesce()
+    return result.to_sparse_csr() if adjacency.layout == torch.sparse_csr else result
+
+
 def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
     """Symmetrically normalized adjacency ``D^{-1/2} (A + I) D^{-1/2}`` (Kipf & Welling).
 
     With ``self_loops=False`` the identity is not added: ``D^{-1/2} A D^{-1/2}``.
     ``D`` holds the row sums of the (self-looped) matrix; a node of degree 0
-    gets 0 in place of ``0**(-1/2)``, as PyTorch Geometric does. The result is
-    float64 for NumPy input and float (the input's float dtype, else the
-    default dtype) for torch input.
+    gets 0 in place of ``0**(-1/2)``, as PyTorch Geometric does.
+
+    Accepted ``adjacency`` ``[n, n]``: a NumPy array (result float64), a dense
+    torch tensor (result in its float dtype, else the default dtype), or a
+    torch sparse COO or CSR tensor. Sparse input is never densified: the
+    result is sparse in the same layout, with ``E + n`` stored entries, so a
+    graph of 10⁵ nodes and 10⁶ edges takes megabytes rather than the 80 GB of
+    a dense float64 matrix. Entries must be 0 or 1 (integer, bool or any
+    float dtype, float16 and bfloat16 included).
+
+    Accepted graphs: undirected (``adjacency`` symmetric), simple (a repeated
+    edge would be an entry 2), with or without isolated nodes; then ``Â`` is
+    symmetric with eigenvalues in ``[-1, 1]`` and entries in ``[0, 1]``. A
+    directed graph (non-symmetric ``adjacency``) is refused: ``Â X`` would
+    sum over out-neighbours, against the edges, and disagree with PyTorch
+    Geometric's ``GCNConv``.
 
     Raises:
-        ValueError: ``adjacency`` is not square and binary, or already has
-            self-loops while ``self_loops=True`` (they would be counted twice).
+        TypeError: ``adjacency`` is not an array or tensor, or a sparse layout
+            other than COO and CSR.
+        ValueError: ``adjacency`` is not square, binary (a repeated edge in a
+            COO tensor counts as a 2) and symmetric, or already has self-loops while
+            ``self_loops=True`` (they would be counted twice).
     """
+    if _is_sparse(adjacency):
+        return _normalized_sparse(adjacency, self_loops)  # type: ignore[arg-type,return-value]
     values = _check_adjacency(adjacency).astype(np.float64)
+    if not np.array_equal(values, values.T):
+        raise ValueError(_NOT_SYMMETRIC)
     if self_loops:
         if np.any(np.diag(values)):
             raise ValueError(
@@ -309,35 +395,72 @@ _ACTIVATIONS = ("tanh", "identity")
 class GCNLayerFunction(torch.autograd.Function):
     """``Y = act(Â X Wᵀ)`` with ``act`` tanh or the identity, forward and backward by hand.
 
-    With ``Z = Â X Wᵀ`` and ``G = dL/dY``, the backward pass is
-    ``dZ = G * (1 - Y**2)`` (tanh) or ``G`` (identity), then
-    ``dX = Âᵀ dZ W``, ``dW = dZᵀ (Â X)`` and ``dÂ = dZ W Xᵀ``.
-    Call it through :func:`gcn_layer`, which checks the arguments.
+    The product is associated the cheaper way: ``(Â X) Wᵀ`` when
+    ``d_out >= d_in``, ``Â (X Wᵀ)`` otherwise (the sparse product then moves
+    ``d_out`` columns instead of ``d_in``). With ``Z = Â X Wᵀ`` and
+    ``G = dL/dY``, the backward pass is ``dZ = G * (1 - Y**2)`` (tanh) or
+    ``G`` (identity), then ``dX = Âᵀ dZ W``, ``dW = dZᵀ (Â X)`` and
+    ``dÂ = dZ W Xᵀ``; for a sparse ``Â`` the last is evaluated only on Â's
+    stored entries (a sparse gradient with Â's pattern). ``Â`` may be dense,
+    sparse COO or sparse CSR. Call it through :func:`gcn_layer`, which checks
+    the arguments.
     """
 
     @staticmethod
     def forward(ctx, a_hat: torch.Tensor, features: torch.Tensor,  # type: ignore[override]
                 weight: torch.Tensor, use_tanh: bool) -> torch.Tensor:
-        propagated = a_hat @ features                  # Â X, one row per node
-        out = propagated @ weight.T                    # Z = Â X Wᵀ
+        ctx.project_first = weight.shape[0] < weight.shape[1]
+        if ctx.project_first:
+            mixed = features @ weight.T                # P = X Wᵀ
+            out = a_hat @ mixed                        # Z = Â P
+        else:
+            mixed = a_hat @ features                   # M = Â X
+            out = mixed @ weight.T                     # Z = M Wᵀ
         if use_tanh:
             out = torch.tanh(out)
         ctx.use_tanh = use_tanh
-        ctx.save_for_backward(a_hat, features, weight, propagated, out)
+        ctx.save_for_backward(a_hat, features, weight, mixed, out)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        a_hat, features, weight, propagated, out = ctx.saved_tensors
+        a_hat, features, weight, mixed, out = ctx.saved_tensors
         grad_z = grad_out * (1 - out * out) if ctx.use_tanh else grad_out
-        grad_a = grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_a = grad_z @ weight @ features.T      # dÂ = dZ W Xᵀ
-        if ctx.needs_input_grad[1]:
-            grad_x = a_hat.T @ (grad_z @ weight)       # dX = Âᵀ dZ W
-        if ctx.needs_input_grad[2]:
-            grad_w = grad_z.T @ propagated             # dW = dZᵀ Â X
+        grad_a = None
+        if ctx.project_first:                          # Z = Â P, P = X Wᵀ
+            grad_p = _transpose_times(a_hat, grad_z)   # dP = Âᵀ dZ
+            grad_x = grad_p @ weight                   # dX = dP W
+            grad_w = grad_p.T @ features               # dW = dPᵀ X
+            if ctx.needs_input_grad[0]:
+                grad_a = _outer_on_pattern(a_hat, grad_z, mixed)          # dÂ = dZ Pᵀ
+        else:                                          # Z = M Wᵀ, M = Â X
+            grad_m = grad_z @ weight                   # dM = dZ W
+            grad_x = _transpose_times(a_hat, grad_m)   # dX = Âᵀ dM
+            grad_w = grad_z.T @ mixed                  # dW = dZᵀ M
+            if ctx.needs_input_grad[0]:
+                grad_a = _outer_on_pattern(a_hat, grad_m, features)       # dÂ = dM Xᵀ
         return grad_a, grad_x, grad_w, None
+
+
+def _transpose_times(a_hat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
+    """``Âᵀ @ dense`` for a dense, COO or CSR ``Â``, without densifying a sparse one."""
+    if a_hat.layout == torch.strided:
+        return a_hat.T @ dense
+    if a_hat.layout == torch.sparse_csr:
+        # (Âᵀ B) = (Bᵀ Â)ᵀ: a CSR matrix on the right needs no transposed copy.
+        return (dense.T @ a_hat).T
+    return a_hat.t() @ dense
+
+
+def _outer_on_pattern(a_hat: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """``left @ right.T`` (``[n, n]``), kept only on a sparse ``Â``'s stored entries."""
+    if a_hat.layout == torch.strided:
+        return left @ right.T
+    coo = a_hat.to_sparse_coo().coalesce()
+    rows, cols = coo.indices()
+    values = (left[rows] * right[cols]).sum(dim=1)
+    grad = torch.sparse_coo_tensor(coo.indices(), values, a_hat.shape, check_invariants=False)
+    return grad.to_sparse_csr() if a_hat.layout == torch.sparse_csr else grad
 
 
 def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
@@ -345,11 +468,15 @@ def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
     """One graph-convolution layer ``act(Â X Wᵀ)`` (Kipf & Welling) with a hand-written backward.
 
     ``a_hat`` is the ``[n, n]`` propagation matrix (e.g. :func:`normalized_adjacency`),
-    ``features`` the ``[n, d_in]`` node features, ``weight`` the ``[d_out, d_in]``
-    matrix (the layout of ``torch.nn.Linear``).
+    dense or sparse (COO or CSR; kept sparse in both passes, so the cost is
+    ``O(E d + n d_in d_out)``), ``features`` the dense ``[n, d_in]`` node
+    features, ``weight`` the ``[d_out, d_in]`` matrix (the layout of
+    ``torch.nn.Linear``). Returns the dense ``[n, d_out]`` output.
 
     Raises:
-        TypeError: an argument is not a floating-point tensor, or dtypes differ.
+        TypeError: an argument is not a floating-point tensor, dtypes differ,
+            ``features``/``weight`` are sparse, or ``a_hat`` has a sparse
+            layout other than COO and CSR.
         ValueError: shapes do not fit together, or unknown ``activation``.
     """
     for name, value in (("a_hat", a_hat), ("features", features), ("weight", weight)):
@@ -358,6 +485,10 @@ def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
                             + (f" of dtype {value.dtype}" if isinstance(value, torch.Tensor) else ""))
         if value.ndim != 2:
             raise ValueError(f"{name} must be a matrix, got shape {tuple(value.shape)}")
+        allowed = (torch.strided, *_SPARSE_LAYOUTS) if name == "a_hat" else (torch.strided,)
+        if value.layout not in allowed:
+            raise TypeError(f"{name} must be " + ("dense, sparse COO or sparse CSR"
+                            if name == "a_hat" else "a dense tensor") + f", got layout {value.layout}")
     if not a_hat.dtype == features.dtype == weight.dtype:
         raise TypeError(f"a_hat, features and weight must share a dtype, got "
                         f"{a_hat.dtype}, {features.dtype}, {weight.dtype}")
@@ -665,19 +796,61 @@ def message_passing_distances(edge_index: torch.Tensor, features: torch.Tensor,
         raise ValueError(f"aggregation must be 'generic', 'max' or 'mean', got {aggregation!r}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+    reached, counter = _distance_start(features)
+    for _ in range(rounds):
+        reached, counter = _distance_round(edge_index, reached, counter, aggregation)
+    return counter.squeeze(1).long()
+
+
+def _distance_start(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     marks = features[:, :1]
     if not ((marks == 0) | (marks == 1)).all() or int((marks == 0).sum()) != 1:
         raise ValueError("features[:, 0] must be 0 at exactly one node (the marked one) and 1 elsewhere")
     reached = (1 - marks).double()
-    counter = torch.zeros_like(reached)
-    for _ in range(rounds):
-        if aggregation == "generic":
-            heard = generic_aggregate(edge_index, reached, lambda s: (s > 0).double(), lambda h: h)
-        else:
-            heard = (scatter_aggregate(edge_index, reached, aggregation) > 0).double()
-        counter = counter + (1 - reached)
-        reached = torch.maximum(reached, heard)
-    return counter.squeeze(1).long()
+    return reached, torch.zeros_like(reached)
+
+
+def _distance_round(edge_index: torch.Tensor, reached: torch.Tensor, counter: torch.Tensor,
+                    aggregation: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One round of the distance layer: count an unreached round, then hear the neighbours."""
+    if aggregation == "generic":
+        heard = generic_aggregate(edge_index, reached, lambda s: (s > 0).double(), lambda h: h)
+    else:
+        heard = (scatter_aggregate(edge_index, reached, aggregation) > 0).double()  # type: ignore[arg-type]
+    return torch.maximum(reached, heard), counter + (1 - reached)
+
+
+def distances_until_stable(edge_index: torch.Tensor, features: torch.Tensor,
+                           aggregation: Literal["generic", "max", "mean"], *,
+                           max_rounds: int | None = None) -> tuple[torch.Tensor, int]:
+    """The layer of :func:`message_passing_distances`, run until no node's state changes.
+
+    This is the "run the shared layer until its output stops changing"
+    convention: the depth is not chosen for the graph, the layer stops by
+    itself. Returns the counters (int64) and the number ``T`` of rounds after
+    which the state stopped changing (the state after round ``T + 1`` equals
+    the one after round ``T``). On a connected graph ``T`` is the largest
+    distance from the marked node.
+
+    Raises:
+        ValueError: as :func:`message_passing_distances`; ``max_rounds`` (default:
+            the number of nodes) not a non-negative integer, or the state still
+            changing after ``max_rounds`` rounds (a node the mark cannot reach).
+    """
+    _check_edges(edge_index, features)
+    if aggregation not in ("generic", "max", "mean"):
+        raise ValueError(f"aggregation must be 'generic', 'max' or 'mean', got {aggregation!r}")
+    limit = features.shape[0] if max_rounds is None else max_rounds
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"max_rounds must be a non-negative integer or None, got {max_rounds!r}")
+    reached, counter = _distance_start(features)
+    for rounds in range(limit + 1):
+        new_reached, new_counter = _distance_round(edge_index, reached, counter, aggregation)
+        if torch.equal(new_reached, reached) and torch.equal(new_counter, counter):
+            return counter.squeeze(1).long(), rounds
+        reached, counter = new_reached, new_counter
+    raise ValueError(f"the state still changes after max_rounds = {limit} rounds "
+                     "(is every node connected to the marked one?)")
 
 
 # ---- colour refinement (1-WL) and its set / distribution variants ----------------------
@@ -771,3 +944,70 @@ def refinement_equivalent(first: nx.Graph, second: nx.Graph, *, node_attr: str |
         if not same:
             return False
     return True
+
+
+def unfolding_tree(graph: nx.Graph, node: Any, depth: int, *, node_attr: str | None = None) -> tuple:
+    """The depth-``depth`` unfolding (computation) tree of ``node``, in a canonical form.
+
+    The tree's root is ``node``; the children of a tree vertex for graph node
+    ``v`` are all of ``v``'s neighbours, the one just come from included, down
+    to ``depth`` levels. The canonical form is ``(label, children)`` with the
+    children's forms sorted, so two nodes get equal forms exactly when their
+    trees are isomorphic. Built independently of :func:`color_refinement`,
+    whose round-``depth`` colours it must match (the tests check this).
+
+    Raises:
+        TypeError: ``graph`` is not an undirected networkx graph.
+        ValueError: ``node`` not in the graph, negative ``depth``, or a missing attribute.
+    """
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise TypeError("graph must be an undirected networkx.Graph")
+    if node not in graph:
+        raise ValueError(f"node {node!r} is not in the graph")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    if node_attr is not None and any(node_attr not in graph.nodes[v] for v in graph):
+        raise ValueError(f"node_attr {node_attr!r} is missing on some node")
+    memo: dict[tuple[Any, int], tuple] = {}
+
+    def tree(v: Any, k: int) -> tuple:
+        if (v, k) not in memo:
+            label = "" if node_attr is None else str(graph.nodes[v][node_attr])
+            children = () if k == 0 else tuple(sorted(tree(u, k - 1) for u in graph[v]))
+            memo[v, k] = (label, children)
+        return memo[v, k]
+
+    return tree(node, depth)
+
+
+def shared_layer_readouts(edge_index: torch.Tensor, features: torch.Tensor,
+                          weight_self: torch.Tensor, weight_neighbours: torch.Tensor,
+                          aggregation: Literal["sum", "mean", "max"], rounds: int) -> torch.Tensor:
+    """Graph outputs of a message-passing network with one shared layer, after every round.
+
+    The layer is ``h <- tanh(h @ weight_self + AGG(h) @ weight_neighbours)``
+    with ``AGG`` the neighbourhood sum, mean or max; the READOUT pools all
+    nodes with the same operation. Returns ``[rounds + 1, channels]``: row
+    ``t`` is the readout after ``t`` rounds (row 0 pools the inputs). Used to
+    test what a network with a given aggregator can tell apart.
+
+    Raises:
+        TypeError, ValueError: bad edges or features (see :func:`scatter_aggregate`),
+            weights that are not ``[channels, channels]``, or negative ``rounds``.
+    """
+    _check_edges(edge_index, features)
+    if aggregation not in ("sum", "mean", "max"):
+        raise ValueError(f"aggregation must be 'sum', 'mean' or 'max', got {aggregation!r}")
+    channels = features.shape[1]
+    for name, weight in (("weight_self", weight_self), ("weight_neighbours", weight_neighbours)):
+        if not isinstance(weight, torch.Tensor) or weight.shape != (channels, channels):
+            raise ValueError(f"{name} must be a [{channels}, {channels}] tensor")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+    pool = {"sum": lambda h: h.sum(dim=0), "mean": lambda h: h.mean(dim=0),
+            "max": lambda h: h.amax(dim=0)}[aggregation]
+    h, outputs = features, [pool(features)]
+    for _ in range(rounds):
+        h = torch.tanh(h @ weight_self + scatter_aggregate(edge_index, h, aggregation) @ weight_neighbours)
+        outputs.append(pool(h))
+    return torch.stack(outputs)
