@@ -275,6 +275,39 @@ def test_message_passing_distances_equal_bfs(aggregation, seed):
     assert capped.tolist() == [min(expected[v], 1) for v in range(15)]
 
 
+@pytest.mark.parametrize("aggregation", ["generic", "max", "mean"])
+@pytest.mark.parametrize("seed", range(4))
+def test_distances_until_stable_stop_at_the_eccentricity(aggregation, seed):
+    graph = nx.connected_watts_strogatz_graph(15, 4, 0.3, seed=seed)
+    source = (3 * seed) % 15
+    features = torch.ones(15, 2)
+    features[source] = 0
+    edges = graphs.as_edge_index(nx.to_numpy_array(graph, nodelist=range(15), dtype=np.int64))
+    distances, rounds = graphs.distances_until_stable(edges, features, aggregation)
+    expected = nx.single_source_shortest_path_length(graph, source)
+    assert distances.tolist() == [expected[v] for v in range(15)]
+    assert rounds == nx.eccentricity(graph, source)
+    # One round fewer is not yet stable: the fixed-depth function then still differs.
+    short = graphs.message_passing_distances(edges, features, aggregation, rounds=rounds - 1)
+    assert not torch.equal(short, distances)
+
+
+def test_distances_until_stable_single_node_and_bad_arguments():
+    distances, rounds = graphs.distances_until_stable(torch.zeros(2, 0, dtype=torch.long),
+                                                      torch.zeros(1, 1), "max")
+    assert distances.tolist() == [0] and rounds == 0
+    edges = torch.tensor([[0, 1], [1, 0]])                  # node 2 is never reached
+    features = torch.tensor([[0.0], [1.0], [1.0]])
+    with pytest.raises(ValueError, match="still changes"):
+        graphs.distances_until_stable(edges, features, "max")
+    with pytest.raises(ValueError, match="max_rounds"):
+        graphs.distances_until_stable(edges, features[:2], "max", max_rounds=-1)
+    with pytest.raises(ValueError, match="aggregation"):
+        graphs.distances_until_stable(edges, features[:2], "sum")
+    with pytest.raises(ValueError, match="exactly one node"):
+        graphs.distances_until_stable(edges, torch.ones(2, 1), "mean")
+
+
 def test_message_passing_distances_reject_bad_arguments():
     edges = torch.tensor([[0, 1], [1, 0]])
     good = torch.tensor([[0.0], [1.0]])
@@ -343,6 +376,71 @@ def test_refinement_colors_are_isomorphism_invariant_and_stable(seed):
         history = graphs.color_refinement(graph, mode=mode)
         sizes = [len(set(c.values())) for c in history]
         assert sizes == sorted(sizes) and sizes[-1] == sizes[-2] if len(sizes) > 1 else True
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_unfolding_trees_match_refinement_colours(seed):
+    # Equal depth-k unfolding trees <=> equal round-k multiset colours (two independent codes).
+    graph = nx.gnp_random_graph(9, 0.3, seed=seed)
+    nx.set_node_attributes(graph, {v: v % 2 for v in graph}, "mark")
+    history = graphs.color_refinement(graph, node_attr="mark", rounds=4)
+    outcomes = set()
+    for k in range(5):
+        trees = {v: graphs.unfolding_tree(graph, v, k, node_attr="mark") for v in graph}
+        for u, v in itertools.combinations(graph, 2):
+            same = trees[u] == trees[v]
+            assert same == (history[k][u] == history[k][v])
+            outcomes.add(same)
+    assert outcomes == {True, False}
+
+
+def test_unfolding_tree_shape_and_bad_arguments():
+    path = nx.path_graph(3)
+    assert graphs.unfolding_tree(path, 0, 0) == ("", ())
+    assert graphs.unfolding_tree(path, 0, 2) == ("", (("", (("", ()), ("", ()))),))
+    with pytest.raises(TypeError, match="undirected"):
+        graphs.unfolding_tree(nx.DiGraph([(0, 1)]), 0, 1)
+    with pytest.raises(ValueError, match="not in the graph"):
+        graphs.unfolding_tree(path, 7, 1)
+    with pytest.raises(ValueError, match="depth"):
+        graphs.unfolding_tree(path, 0, -1)
+    with pytest.raises(ValueError, match="missing"):
+        graphs.unfolding_tree(path, 0, 1, node_attr="mark")
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "mean", "max"])
+def test_shared_layer_readouts_equal_a_dense_computation(aggregation):
+    graph = nx.gnp_random_graph(8, 0.4, seed=3)
+    graph.remove_nodes_from([v for v in list(graph) if graph.degree(v) == 0])
+    graph = nx.convert_node_labels_to_integers(graph)
+    a = torch.from_numpy(nx.to_numpy_array(graph, dtype=np.float64))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(len(graph), 3, generator=generator, dtype=torch.float64)
+    w_self, w_nbr = (torch.randn(3, 3, generator=generator, dtype=torch.float64) for _ in range(2))
+    out = graphs.shared_layer_readouts(graphs.as_edge_index(a.long()), x, w_self, w_nbr, aggregation, 3)
+    h, expected = x, []
+    for t in range(4):
+        if t:
+            if aggregation == "max":
+                agg = torch.stack([h[a[v] > 0].amax(dim=0) for v in range(len(graph))])
+            else:
+                agg = a @ h / (a.sum(1, keepdim=True) if aggregation == "mean" else 1)
+            h = torch.tanh(h @ w_self + agg @ w_nbr)
+        expected.append({"sum": h.sum(0), "mean": h.mean(0), "max": h.amax(0)}[aggregation])
+    assert out.shape == (4, 3)
+    assert torch.allclose(out, torch.stack(expected), atol=1e-12)
+
+
+def test_shared_layer_readouts_reject_bad_arguments():
+    edges, x, w = torch.tensor([[0, 1], [1, 0]]), torch.ones(2, 2), torch.eye(2)
+    with pytest.raises(ValueError, match="aggregation"):
+        graphs.shared_layer_readouts(edges, x, w, w, "min", 1)
+    with pytest.raises(ValueError, match="weight_neighbours"):
+        graphs.shared_layer_readouts(edges, x, w, torch.eye(3), "sum", 1)
+    with pytest.raises(ValueError, match="rounds"):
+        graphs.shared_layer_readouts(edges, x, w, w, "sum", -1)
+    with pytest.raises(TypeError, match="torch tensors"):
+        graphs.shared_layer_readouts(edges, x.numpy(), w, w, "sum", 1)
 
 
 def test_refinement_rejects_bad_arguments():
