@@ -35,6 +35,7 @@ __all__ = [
     "count_walks",
     "count_walks_brute_force",
     "distances_until_stable",
+    "initial_colors",
     "gcn_layer",
     "generic_aggregate",
     "is_permutation_invariant",
@@ -711,36 +712,56 @@ def approx_max_aggregate(edge_index: torch.Tensor, features: torch.Tensor, sharp
     * ``"logsumexp"``: ``g(h) = exp(t h)``, ``f(s) = log(s) / t`` with ``t = sharpness``;
       overestimates the max by at most ``log(n) / t`` for ``n`` neighbours.
     * ``"power"``: for features in ``[-C, C]`` (``bound = C``), ``g(h) = (h + C)**p``,
-      ``f(s) = s**(1/p) - C`` with ``p = sharpness``: an L^p norm of shifted,
+      ``f(s) = s**(1/p) - C`` with ``p = sharpness >= 1``: an L^p norm of shifted,
       non-negative values; overestimates by at most ``(n**(1/p) - 1) * 2C``.
 
     Both ``g`` also emit a constant 1 so that ``f`` can return 0 for a node
     without neighbours. See :func:`approx_max_error_bound`.
 
+    Gradients are finite on the whole domain, boundary included: where every
+    neighbour of a node sits at ``-C`` the shifted values are all 0, the L^p
+    norm is not differentiable there, and the gradient returned is 0, a valid
+    subgradient (0 lies in the norm's subdifferential at the origin).
+
     Raises:
-        ValueError: ``sharpness`` not positive and finite, unknown ``method``,
-            ``bound`` missing or exceeded for ``"power"``, or ``exp`` would overflow.
+        ValueError: ``sharpness`` not positive and finite (at least 1 for
+            ``"power"``), unknown ``method``, ``bound`` missing or exceeded for
+            ``"power"``, or ``exp`` would overflow the features' dtype.
     """
     _check_edges(edge_index, features)
     if not (isinstance(sharpness, (int, float)) and 0 < sharpness < float("inf")):
         raise ValueError(f"sharpness must be a positive finite number, got {sharpness!r}")
     if method not in _MAX_METHODS:
         raise ValueError(f"method must be 'logsumexp' or 'power', got {method!r}")
-    largest = float(features.abs().max()) if features.numel() else 0.0
+    largest = float(features.detach().abs().max()) if features.numel() else 0.0
     if method == "power":
         if bound is None or not bound > 0:
             raise ValueError("method 'power' needs bound = C > 0 with every feature in [-C, C]")
         if largest > bound:
             raise ValueError(f"features must lie in [-bound, bound] = [-{bound}, {bound}], "
                              f"found |h| = {largest:.4g}")
+        if sharpness < 1:
+            raise ValueError(f"method 'power' needs sharpness p >= 1 (an L^p norm), got {sharpness}")
         shift = float(bound)
-        encode, decode = (lambda x: x ** sharpness), (lambda s: s ** (1 / sharpness))
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return x.clamp(min=0) ** sharpness            # x >= 0 up to round-off
+
+        def decode(s: torch.Tensor) -> torch.Tensor:
+            # s**(1/p) has an infinite slope at s = 0; take the subgradient 0 there.
+            positive = s > 0
+            return torch.where(positive, torch.where(positive, s, 1.0) ** (1 / sharpness), 0.0)
     else:
         if sharpness * largest > np.log(torch.finfo(features.dtype).max) - 10:
             raise ValueError(f"sharpness {sharpness} is too large for |h| up to {largest:.4g}: "
                              f"exp(sharpness * h) would overflow {features.dtype}")
         shift = 0.0
-        encode, decode = (lambda x: torch.exp(sharpness * x)), (lambda s: torch.log(s) / sharpness)
+
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return torch.exp(sharpness * x)
+
+        def decode(s: torch.Tensor) -> torch.Tensor:
+            return torch.log(s) / sharpness
 
     def g(h: torch.Tensor) -> torch.Tensor:
         return torch.cat([encode(h + shift), torch.ones_like(h[:, :1])], dim=1)
@@ -858,6 +879,60 @@ def distances_until_stable(edge_index: torch.Tensor, features: torch.Tensor,
 _MODES = ("multiset", "set", "distribution")
 
 
+def _label_key(value: Any, node: Any) -> Any:
+    """A hashable stand-in for a node label that is equal exactly when the labels are.
+
+    Real numbers become exact fractions, so they compare, hash and print by
+    value (``1``, ``1.0`` and ``True``; ``-0.0`` and ``0.0``); arrays, tensors
+    and lists become tuples of their entries. NaN, which equals nothing, and
+    infinities are refused.
+    """
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return tuple(_label_key(item, node) for item in value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"node {node!r} has a non-finite label {value!r} "
+                             "(NaN equals no label, not even itself)")
+        return Fraction(value)
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(f"node {node!r} has an unhashable label of type {type(value).__name__}") from None
+    return value
+
+
+def initial_colors(graph: nx.Graph, node_attr: str | None = None) -> dict[Any, int]:
+    """Round-0 colours: nodes whose ``node_attr`` labels compare equal get the same colour.
+
+    Labels are compared by value, not by their printed form: ``0.0`` and
+    ``-0.0``, ``1`` and ``1.0``, ``(1, 0)`` and ``np.array([1.0, 0.0])`` are
+    one colour. Colours are numbered in sorted label order (by type name and
+    text when labels of different types cannot be ordered), so the numbering
+    is canonical. With ``node_attr=None`` every node gets colour 0.
+
+    Raises:
+        ValueError: a node lacks the attribute, or has a NaN label.
+        TypeError: a label is not hashable (a dict, a set).
+    """
+    if node_attr is None:
+        return {v: 0 for v in graph}
+    missing = [v for v in graph if node_attr not in graph.nodes[v]]
+    if missing:
+        raise ValueError(f"node_attr {node_attr!r} is missing on node(s) {missing[:5]}")
+    keys = {v: _label_key(graph.nodes[v][node_attr], v) for v in graph}
+    distinct = list(dict.fromkeys(keys.values()))     # equal labels collapse here
+    try:
+        distinct.sort()
+    except TypeError:
+        distinct.sort(key=lambda label: (type(label).__name__, repr(label)))
+    palette = {label: i for i, label in enumerate(distinct)}
+    return {v: palette[keys[v]] for v in graph}
+
+
 def _refine_signature(own: int, neighbours: list[int], mode: str) -> tuple[Any, ...]:
     if mode == "set":
         return own, tuple(sorted(set(neighbours)))
@@ -872,7 +947,8 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
                      mode: Literal["multiset", "set", "distribution"] = "multiset") -> list[dict]:
     """Colour refinement (1-dimensional Weisfeiler–Leman) on an undirected graph.
 
-    Round 0 colours a node by ``graph.nodes[v][node_attr]`` (one colour for all
+    Round 0 colours a node by ``graph.nodes[v][node_attr]``, labels that
+    compare equal sharing a colour (:func:`initial_colors`; one colour for all
     when ``node_attr`` is None); round ``k + 1`` colours it by its round-``k``
     colour and its neighbours' round-``k`` colours, taken as a
 
@@ -887,7 +963,7 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
 
     Raises:
         TypeError: ``graph`` is not an undirected networkx graph.
-        ValueError: unknown ``mode``, negative ``rounds``, or a missing attribute.
+        ValueError: unknown ``mode``, negative ``rounds``, or a missing or NaN label.
     """
     if not isinstance(graph, nx.Graph) or graph.is_directed():
         raise TypeError("graph must be an undirected networkx.Graph")
@@ -895,15 +971,7 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
         raise ValueError(f"mode must be 'multiset', 'set' or 'distribution', got {mode!r}")
     if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0):
         raise ValueError(f"rounds must be a non-negative integer or None, got {rounds!r}")
-    if node_attr is None:
-        initial = {v: "" for v in graph}
-    else:
-        missing = [v for v in graph if node_attr not in graph.nodes[v]]
-        if missing:
-            raise ValueError(f"node_attr {node_attr!r} is missing on node(s) {missing[:5]}")
-        initial = {v: str(graph.nodes[v][node_attr]) for v in graph}
-    palette: dict[Any, int] = {label: i for i, label in enumerate(sorted(set(initial.values())))}
-    history = [{v: palette[initial[v]] for v in graph}]
+    history = [initial_colors(graph, node_attr)]
     while rounds is None or len(history) <= rounds:
         current = history[-1]
         signatures = {v: _refine_signature(current[v], [current[u] for u in graph[v]], mode)
@@ -966,14 +1034,15 @@ def unfolding_tree(graph: nx.Graph, node: Any, depth: int, *, node_attr: str | N
         raise ValueError(f"node {node!r} is not in the graph")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-    if node_attr is not None and any(node_attr not in graph.nodes[v] for v in graph):
-        raise ValueError(f"node_attr {node_attr!r} is missing on some node")
+    initial_colors(graph, node_attr)                  # validates the labels
+    labels = {v: "" if node_attr is None else _label_key(graph.nodes[v][node_attr], v)
+              for v in graph}                        # compared by value, printed canonically
     memo: dict[tuple[Any, int], tuple] = {}
 
     def tree(v: Any, k: int) -> tuple:
         if (v, k) not in memo:
-            label = "" if node_attr is None else str(graph.nodes[v][node_attr])
-            children = () if k == 0 else tuple(sorted(tree(u, k - 1) for u in graph[v]))
+            label = labels[v]
+            children = () if k == 0 else tuple(sorted((tree(u, k - 1) for u in graph[v]), key=repr))
             memo[v, k] = (label, children)
         return memo[v, k]
 

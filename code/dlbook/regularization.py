@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dlbook.runtime import preserves_global_rng
+
 __all__ = [
     "CONVENTIONS",
     "DropoutRun",
@@ -422,6 +424,7 @@ def dropout_mlp(in_features: int, num_classes: int = 10, p: float = 0.0, hidden:
     )
 
 
+@preserves_global_rng
 def train_with_marker(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
                       num_classes: int = 10, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64,
                       seed: int = 0, device: torch.device | str = "cpu") -> list[float]:
@@ -470,6 +473,7 @@ class MarkerReport:
 
 
 @torch.no_grad()
+@preserves_global_rng
 def evaluate_marker_reliance(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
                              num_classes: int = 10, seed: int = 0,
                              device: torch.device | str = "cpu") -> MarkerReport:

@@ -7,12 +7,15 @@ CUDA machine and in a reduced ``quick`` profile on a laptop or CI.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 import platform
 import random
 import time
-from collections.abc import Sequence
-from typing import Callable, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Callable, ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -24,7 +27,9 @@ __all__ = [
     "budget",
     "describe",
     "device",
+    "global_rng_preserved",
     "median_time",
+    "preserves_global_rng",
     "profile",
     "run_times",
     "seed_everything",
@@ -34,6 +39,7 @@ PROFILES = ("quick", "full")
 """The allowed values of ``DLBOOK_PROFILE``."""
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def device() -> torch.device:
@@ -86,6 +92,54 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@contextlib.contextmanager
+def global_rng_preserved() -> Iterator[None]:
+    """Run a block and then put Python's, NumPy's and torch's global generators back.
+
+    torch's CPU generator and, when CUDA is available, every GPU's generator
+    are restored (``torch.random.fork_rng``), as are ``random``'s and
+    ``numpy.random``'s global states: whatever the block draws or seeds, the
+    caller's random streams continue as if it had not run.
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def preserves_global_rng(fn: Callable[P, T]) -> Callable[P, T]:
+    """Make a function with a ``seed`` argument independent of, and harmless to, global state.
+
+    The book's seeded functions draw from their own generators where they
+    can, but some pieces of PyTorch draw from the global one (dropout layers,
+    ``torch.nn`` initialization). The decorated function runs with Python's,
+    NumPy's and torch's global generators seeded from its ``seed`` argument,
+    inside :func:`global_rng_preserved`: its result depends on ``seed`` alone,
+    and the caller's random streams continue as if it had not run.
+
+    Raises:
+        TypeError: ``fn`` has no ``seed`` parameter.
+    """
+    signature = inspect.signature(fn)
+    if "seed" not in signature.parameters:
+        raise TypeError(f"{fn.__name__} has no seed parameter")
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        with global_rng_preserved():
+            seed_everything(bound.arguments["seed"])
+            return fn(*args, **kwargs)
+
+    wrapper.__preserves_global_rng__ = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def describe() -> str:

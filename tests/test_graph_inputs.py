@@ -1,0 +1,112 @@
+"""Inputs people really pass to dlbook.graphs: labels that are equal but typed
+differently (colour refinement), and smooth surrogates at the edge of their
+domain (finite gradients everywhere, boundary included)."""
+
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dlbook import graphs
+
+
+def _triangle(labels):
+    graph = nx.cycle_graph(3)
+    nx.set_node_attributes(graph, dict(enumerate(labels)), "x")
+    return graph
+
+
+@pytest.mark.parametrize("first, second", [
+    ((-0.0, 1, 1), (0.0, 1, 1)),
+    ((1, 0, 0), (1.0, 0.0, 0.0)),
+    ((True, False, False), (1, 0, 0)),
+    ((np.float32(0.5), 2, 2), (0.5, np.int64(2), 2.0)),
+    (((1, 0), (0, 1), (0, 1)), (np.array([1.0, 0.0]), torch.tensor([0, 1]), [0.0, 1.0])),
+])
+def test_isomorphic_triangles_with_equal_labels_are_not_separated(first, second):
+    assert graphs.refinement_equivalent(_triangle(first), _triangle(second), node_attr="x")
+    g1, g2 = _triangle(first), _triangle(second)
+    assert {graphs.unfolding_tree(g1, v, 2, node_attr="x") for v in g1} \
+        == {graphs.unfolding_tree(g2, v, 2, node_attr="x") for v in g2}
+
+
+def test_different_labels_still_separate():
+    assert not graphs.refinement_equivalent(_triangle((1, 0, 0)), _triangle((1, 1, 0)), node_attr="x")
+    assert graphs.initial_colors(_triangle((2.5, "a", 2.5)), "x") in ({0: 0, 1: 1, 2: 0},
+                                                                      {0: 1, 1: 0, 2: 1})
+
+
+def test_nan_and_unhashable_labels_are_refused_by_name():
+    with pytest.raises(ValueError, match="node 1 has a non-finite label nan"):
+        graphs.color_refinement(_triangle((0.0, float("nan"), 1.0)), node_attr="x")
+    with pytest.raises(TypeError, match="node 0 has an unhashable label of type dict"):
+        graphs.color_refinement(_triangle(({"a": 1}, 1, 1)), node_attr="x")
+
+
+EQUAL_FORMS = [lambda v: v, float, lambda v: np.float64(v), lambda v: np.int32(v), lambda v: -0.0 if v == 0 else v]
+
+
+@given(n=st.integers(2, 9), p=st.floats(0.2, 0.7), seed=st.integers(0, 10_000),
+       data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_random_graph_and_relabelled_copy_with_retyped_labels_are_equivalent(n, p, seed, data):
+    graph = nx.gnp_random_graph(n, p, seed=seed)
+    labels = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    nx.set_node_attributes(graph, dict(enumerate(labels)), "x")
+    permutation = data.draw(st.permutations(range(n)))
+    copy = nx.relabel_nodes(graph, dict(zip(range(n), permutation)))
+    forms = data.draw(st.lists(st.sampled_from(range(len(EQUAL_FORMS))), min_size=n, max_size=n))
+    for v, form in zip(copy, forms):
+        copy.nodes[v]["x"] = EQUAL_FORMS[form](copy.nodes[v]["x"])
+    copy = nx.convert_node_labels_to_integers(copy)
+    for mode in ("multiset", "set", "distribution"):
+        assert graphs.refinement_equivalent(graph, copy, node_attr="x", mode=mode)
+
+
+# ---- finite gradients on the whole domain ---------------------------------------------
+
+def test_power_max_gradient_is_finite_when_every_neighbour_sits_at_minus_bound():
+    edges = torch.tensor([[0, 1], [2, 2]])          # nodes 0 and 1 send to node 2
+    h = torch.tensor([[-1.0], [-1.0], [0.3]], dtype=torch.float64, requires_grad=True)
+    out = graphs.approx_max_aggregate(edges, h, 4.0, method="power", bound=1.0)
+    assert float(out[2, 0]) == -1.0
+    out.sum().backward()
+    assert torch.isfinite(h.grad).all()
+    # The gradient is a subgradient: f(h') >= f(h) + g.(h' - h) for h' in the domain.
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        other = h.detach().clone()
+        other[:2] = -1 + 2 * torch.rand(2, 1, dtype=torch.float64, generator=generator)
+        value = graphs.approx_max_aggregate(edges, other, 4.0, method="power", bound=1.0)[2, 0]
+        assert value >= out[2, 0].detach() + (h.grad[:2] * (other[:2] - h.detach()[:2])).sum() - 1e-12
+
+
+@pytest.mark.parametrize("method, kwargs", [("logsumexp", {}), ("power", {"bound": 2.0})])
+@pytest.mark.parametrize("offset", [1e-3, 0.5])
+def test_approx_max_passes_gradcheck_near_and_at_the_domain_boundary(method, kwargs, offset):
+    edges = torch.tensor([[0, 1, 2, 0], [2, 2, 0, 1]])
+    # All neighbours of node 2 near the lower end of [-2, 2]; node 0 has one neighbour.
+    h = torch.tensor([[-2 + offset, 1.0], [-2 + offset, -1.0], [0.5, 2 - offset]],
+                     dtype=torch.float64, requires_grad=True)
+    fn = lambda x: graphs.approx_max_aggregate(edges, x, 3.0, method=method, **kwargs)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (h,), eps=1e-6 * offset, atol=1e-6)
+
+
+@given(st.lists(st.floats(-1, 1), min_size=1, max_size=6), st.sampled_from([1.0, 2.0, 8.0, 32.0]))
+@settings(max_examples=60, deadline=None)
+def test_smooth_max_surrogates_have_finite_gradients_everywhere(values, sharpness):
+    n = len(values)
+    edges = torch.stack([torch.arange(n), torch.full((n,), n)])
+    h = torch.tensor(values + [0.0], dtype=torch.float64).unsqueeze(1).requires_grad_()
+    for method, kwargs in (("logsumexp", {}), ("power", {"bound": 1.0})):
+        out = graphs.approx_max_aggregate(edges, h, sharpness, method=method, **kwargs)
+        (grad,) = torch.autograd.grad(out.sum(), h)
+        assert torch.isfinite(out).all() and torch.isfinite(grad).all()
+
+
+def test_power_sharpness_below_one_is_refused():
+    edges = torch.tensor([[0], [1]])
+    with pytest.raises(ValueError, match="sharpness p >= 1"):
+        graphs.approx_max_aggregate(edges, torch.zeros(2, 1), 0.5, method="power", bound=1.0)
