@@ -76,10 +76,11 @@ def test_featurization_of_the_whole_data_set_matches_rdkit_counts(solubility):
 
 def test_chirality_columns_hold_cip_labels():
     graph = mm.mol_to_graph("C[C@H](N)C(=O)O", chirality=True)   # L-alanine is (S)
-    assert graph.x.shape[1] == mm.ATOM_FEATURES + 2
-    assert graph.x[1, -2:].tolist() == [0.0, 1.0] and graph.x[:, -2:].sum() == 1.0
+    assert graph.x.shape[1] == mm.ATOM_FEATURES + mm.STEREO_ATOM_FEATURES   # R, S, r, s
+    assert graph.x[1, -4:].tolist() == [0.0, 1.0, 0.0, 0.0] and graph.x[:, -4:].sum() == 1.0
     mirror = mm.mol_to_graph("C[C@@H](N)C(=O)O", chirality=True)
-    assert mirror.x[1, -2:].tolist() == [1.0, 0.0]
+    assert mirror.x[1, -4:].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert graph.edge_attr.shape[1] == mm.BOND_FEATURES + mm.STEREO_BOND_FEATURES
 
 
 def test_invalid_molecules_raise_clear_errors():
@@ -87,7 +88,7 @@ def test_invalid_molecules_raise_clear_errors():
         mm.mol_to_graph("C1CC")            # unclosed ring
     with pytest.raises(ValueError, match="not a valid SMILES"):
         mm.mol_to_graph("not a molecule")
-    with pytest.raises(ValueError, match="no atoms"):
+    with pytest.raises(ValueError, match="no heavy atom"):
         mm.mol_to_graph("")
     with pytest.raises(TypeError, match="SMILES string or an RDKit Mol"):
         mm.mol_to_graph(42)
@@ -115,9 +116,10 @@ def test_batch_graphs_and_its_errors():
         mm.with_atom_features(graphs[0], torch.zeros(5))
 
 
-def _model(readout="sum", features=mm.ATOM_FEATURES):
+def _model(readout="sum", features=mm.ATOM_FEATURES, bond_features=mm.BOND_FEATURES):
     torch.manual_seed(0)
-    model = mm.MoleculeGNN(atom_features=features, hidden=16, layers=3, readout=readout).double()
+    model = mm.MoleculeGNN(atom_features=features, bond_features=bond_features, hidden=16,
+                           layers=3, readout=readout).double()
     return model.eval()
 
 
@@ -166,7 +168,8 @@ def test_enantiomers_have_isomorphic_graphs_unless_chirality_is_featurized():
     torch.testing.assert_close(out[0], out[1], rtol=1e-12, atol=1e-12)
     tagged = [_double(mm.mol_to_graph(x, chirality=True)) for x in (r, s)]
     with torch.no_grad():
-        out = _model(features=mm.ATOM_FEATURES + 2)(mm.batch_graphs(tagged))
+        out = _model(features=mm.ATOM_FEATURES + mm.STEREO_ATOM_FEATURES,
+                     bond_features=mm.BOND_FEATURES + mm.STEREO_BOND_FEATURES)(mm.batch_graphs(tagged))
     assert abs(float(out[0] - out[1])) > 1e-6
 
 

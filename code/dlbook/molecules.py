@@ -5,6 +5,12 @@ Conventions:
 * A molecule is a graph whose nodes are its heavy atoms (hydrogens stay
   implicit, counted in a feature) and whose edges are its bonds, stored once
   in each direction: ``edge_index[:, k] = (source, target)``.
+* However a molecule is handed in (SMILES, an RDKit ``Mol`` that was never
+  sanitized, or one with explicit hydrogen atoms), :func:`as_mol` first makes
+  the same sanitized, hydrogen-suppressed copy, so it gives the same graph
+  and the same descriptors; the caller's ``Mol`` is never modified.
+* Salts, solvents and counter-ions are kept: a multi-fragment SMILES such as
+  ``"[Na+].CC(=O)[O-]"`` is one graph with several connected components.
 * Several molecules are batched as one disjoint graph; ``batch[i]`` says which
   molecule atom ``i`` belongs to, and readout pools atoms by molecule.
 * RDKit's log messages are switched off on import, so no warning text from
@@ -21,11 +27,13 @@ from typing import Literal, Mapping, Sequence
 import networkx as nx
 import numpy as np
 import torch
+
 from dlbook._extras import missing_extra
+from dlbook.runtime import preserves_global_rng
 
 try:
     from rdkit import Chem, RDLogger
-    from rdkit.Chem import Descriptors
+    from rdkit.Chem import Descriptors, rdCIPLabeler
 except ImportError as _error:  # pragma: no cover - exercised in a subprocess by the tests
     raise missing_extra(_error, "molecules", "dlbook.molecules") from _error
 
@@ -40,6 +48,8 @@ __all__ = [
     "MolGraph",
     "MoleculeGNN",
     "MoleculeTrainingHistory",
+    "STEREO_ATOM_FEATURES",
+    "STEREO_BOND_FEATURES",
     "as_mol",
     "batch_graphs",
     "esol_descriptors",
@@ -72,10 +82,19 @@ ATOM_FEATURES = len(ELEMENTS) + 1 + 6 + 3 + 5 + len(_HYBRIDIZATIONS) + 1 + 2
 """Columns of :func:`mol_to_graph`'s atom features without chirality (32):
 element (9 + other), heavy-atom degree (0..4, 5+), formal charge (<0, 0, >0),
 attached hydrogens (0..3, 4+), hybridization (sp, sp2, sp3, sp3d, sp3d2, other),
-aromatic, in a ring. ``chirality=True`` appends two columns: CIP label R, S."""
+aromatic, in a ring. ``chirality=True`` appends :data:`STEREO_ATOM_FEATURES`."""
 
 BOND_FEATURES = len(_BOND_TYPES) + 2
-"""Six bond-feature columns, in order single, double, triple, aromatic, conjugated, in a ring."""
+"""Six bond-feature columns, in order single, double, triple, aromatic, conjugated, in a ring.
+``chirality=True`` appends :data:`STEREO_BOND_FEATURES`."""
+
+_ATOM_CIP = ("R", "S", "r", "s")
+_BOND_CIP = ("E", "Z")
+STEREO_ATOM_FEATURES = len(_ATOM_CIP)
+"""Atom columns added by ``chirality=True`` (4): CIP label R, S, r, s (the lower-case
+labels mark pseudo-asymmetric centres, as in meso compounds)."""
+STEREO_BOND_FEATURES = len(_BOND_CIP)
+"""Bond columns added by ``chirality=True`` (2): CIP label E, Z of a stereo double bond."""
 
 ESOL_DESCRIPTORS = ("logp", "mw", "rotatable_bonds", "aromatic_proportion")
 """The four ESOL descriptors, in the column order of :func:`esol_descriptors`."""
@@ -92,22 +111,41 @@ log S = 0.16 - 0.63 clogP - 0.0062 MW + 0.066 RB - 0.74 AP."""
 
 
 def as_mol(molecule: str | Chem.Mol) -> Chem.Mol:
-    """An RDKit molecule from a SMILES string (parsed) or a molecule (returned as is).
+    """The molecule as a sanitized RDKit ``Mol`` with implicit hydrogens (a new object).
+
+    A SMILES string is parsed; a ``Mol`` is copied, so the caller's object is
+    never changed. The copy is sanitized (an unsanitized ``Mol`` is fine), its
+    explicit hydrogen atoms are folded into their heavy atoms' hydrogen
+    counts (``Chem.RemoveAllHs``), and stereochemistry is perceived again.
+    So SMILES, an unsanitized ``Mol`` and ``Chem.AddHs(mol)`` of one molecule
+    give the same heavy-atom molecule.
 
     Raises:
         TypeError: ``molecule`` is neither a string nor an RDKit ``Mol``.
-        ValueError: the SMILES does not parse, or the molecule has no atoms.
+        ValueError: the SMILES does not parse, RDKit cannot sanitize the
+            molecule (the message carries RDKit's reason, e.g. a valence that
+            is too high), or it has no heavy atom.
     """
     if isinstance(molecule, str):
-        mol = Chem.MolFromSmiles(molecule)
+        mol = Chem.MolFromSmiles(molecule, sanitize=False)
         if mol is None:
-            raise ValueError(f"molecule {molecule!r} is not a valid SMILES string")
+            raise ValueError(f"molecule {molecule!r} is not a valid SMILES string "
+                             "(RDKit could not parse it)")
+        name = repr(molecule)
     elif isinstance(molecule, Chem.Mol):
-        mol = molecule
+        mol = Chem.Mol(molecule)
+        name = "(RDKit Mol)"
     else:
         raise TypeError(f"molecule must be a SMILES string or an RDKit Mol, got {type(molecule).__name__}")
+    try:
+        Chem.SanitizeMol(mol)
+        if any(atom.GetAtomicNum() == 1 for atom in mol.GetAtoms()):
+            mol = Chem.RemoveAllHs(mol)
+        Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    except Exception as error:  # RDKit's MolSanitizeException and its subclasses
+        raise ValueError(f"molecule {name} could not be sanitized by RDKit: {error}") from None
     if mol.GetNumAtoms() == 0:
-        raise ValueError("molecule has no atoms")
+        raise ValueError(f"molecule {name} has no heavy atom")
     return mol
 
 
@@ -151,36 +189,51 @@ class MolGraph:
 def mol_to_graph(molecule: str | Chem.Mol, *, chirality: bool = False) -> MolGraph:
     """Featurize a molecule (SMILES or RDKit ``Mol``) as a :class:`MolGraph`.
 
-    Atom features are listed at :data:`ATOM_FEATURES`; none of them depends on
-    the order in which the atoms are numbered. With ``chirality=True`` two
-    columns mark the CIP label (R or S) of each stereocentre: a label computed
-    from the whole graph, so it too is independent of the numbering (RDKit's
-    raw ``ChiralTag`` is not; it refers to the order of an atom's bonds).
+    The molecule is first normalized by :func:`as_mol` (SMILES, unsanitized
+    and explicit-hydrogen inputs give the same graph). Atom features are
+    listed at :data:`ATOM_FEATURES`; none of them depends on the order in
+    which the atoms are numbered. With ``chirality=True`` every stereo element
+    that RDKit's new CIP labeller (``rdCIPLabeler.AssignCIPLabels``, the
+    algorithm of Hanson et al., 2018) labels reaches the features: atom
+    labels R, S, r, s (:data:`STEREO_ATOM_FEATURES`) and double-bond labels
+    E, Z (:data:`STEREO_BOND_FEATURES`), so cis- and trans-2-butene, or two
+    enantiomers, get different graphs. CIP labels are computed from the whole
+    graph, so they too are independent of the numbering (RDKit's raw
+    ``ChiralTag`` is not; it refers to the order of an atom's bonds).
+    Stereo elements without a label (unspecified centres, atropisomers) add
+    nothing.
 
     Raises:
         TypeError, ValueError: as :func:`as_mol`.
     """
     mol = as_mol(molecule)
-    rows = [_atom_row(atom) for atom in mol.GetAtoms()]
     if chirality:
-        labels = dict(Chem.FindMolChiralCenters(mol, includeUnassigned=False,
-                                                useLegacyImplementation=False))
-        for index, row in enumerate(rows):
-            row += [float(labels.get(index) == "R"), float(labels.get(index) == "S")]
+        rdCIPLabeler.AssignCIPLabels(mol)
+    rows = [_atom_row(atom) + (_cip_columns(atom, _ATOM_CIP) if chirality else [])
+            for atom in mol.GetAtoms()]
     sources, targets, bond_rows = [], [], []
     for bond in mol.GetBonds():
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         kind = bond.GetBondType()
         row = [float(kind == t) for t in _BOND_TYPES] + [float(bond.GetIsConjugated()),
                                                          float(bond.IsInRing())]
+        if chirality:
+            row += _cip_columns(bond, _BOND_CIP)
         sources += [a, b]
         targets += [b, a]
         bond_rows += [row, row]
+    width = BOND_FEATURES + (STEREO_BOND_FEATURES if chirality else 0)
     return MolGraph(
         x=torch.tensor(rows, dtype=torch.float32),
         edge_index=torch.tensor([sources, targets], dtype=torch.long).reshape(2, -1),
-        edge_attr=torch.tensor(bond_rows, dtype=torch.float32).reshape(-1, BOND_FEATURES),
+        edge_attr=torch.tensor(bond_rows, dtype=torch.float32).reshape(-1, width),
     )
+
+
+def _cip_columns(item: Chem.Atom | Chem.Bond, labels: tuple[str, ...]) -> list[float]:
+    """One-hot of the CIP label that ``rdCIPLabeler`` stored on an atom or bond (zeros if none)."""
+    code = item.GetProp("_CIPCode") if item.HasProp("_CIPCode") else ""
+    return [float(code == label) for label in labels]
 
 
 def with_atom_features(graph: MolGraph, extra: torch.Tensor | np.ndarray) -> MolGraph:
@@ -337,6 +390,15 @@ class MoleculeTrainingHistory:
     seconds: float = 0.0
 
 
+def _as_targets(values: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A float32 CPU copy (1-D) of targets given as a tensor, an array or a sequence."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float32).reshape(-1).clone()
+    # np.array copies, so read-only inputs (e.g. pandas' to_numpy()) are fine for torch
+    return torch.from_numpy(np.array(values, dtype=np.float32)).reshape(-1)
+
+
+@preserves_global_rng
 def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
                        train_targets: torch.Tensor | np.ndarray, val_graphs: Sequence[MolGraph],
                        val_targets: torch.Tensor | np.ndarray, *, epochs: int, batch_size: int = 32,
@@ -359,9 +421,7 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
         ValueError: sizes that do not match, an empty set, or ``epochs``,
             ``batch_size`` or ``lr`` not positive.
     """
-    # np.array copies, so read-only inputs (e.g. pandas' to_numpy()) are fine for torch
-    y_train = torch.from_numpy(np.array(train_targets, dtype=np.float32)).reshape(-1)
-    y_val = torch.from_numpy(np.array(val_targets, dtype=np.float32)).reshape(-1)
+    y_train, y_val = _as_targets(train_targets), _as_targets(val_targets)
     if len(train_graphs) == 0 or len(val_graphs) == 0:
         raise ValueError("train_graphs and val_graphs must both be non-empty")
     if len(train_graphs) != len(y_train):
@@ -468,7 +528,10 @@ def fit_esol(descriptors: np.ndarray, log_s: np.ndarray) -> dict[str, float]:
 
 
 def signed_volumes(molecule: Chem.Mol, *, conf_id: int = -1) -> np.ndarray:
-    """A chirality-sensitive 3-D feature per atom: a signed volume (cubic ångström).
+    """A chirality-sensitive 3-D feature per atom: a triple product (cubic ångström).
+
+    The triple product below is six times the signed volume of the
+    tetrahedron spanned by the atom and three of its neighbours.
 
     For an atom ``c`` with at least three neighbours whose graph-canonical
     ranks (RDKit, computed without stereo) are all different, take the three
