@@ -110,3 +110,56 @@ def test_power_sharpness_below_one_is_refused():
     edges = torch.tensor([[0], [1]])
     with pytest.raises(ValueError, match="sharpness p >= 1"):
         graphs.approx_max_aggregate(edges, torch.zeros(2, 1), 0.5, method="power", bound=1.0)
+
+
+# ---- edge lists of every kind against PyTorch Geometric -------------------------------
+
+@st.composite
+def edge_lists(draw):
+    """Directed edge lists with repeated edges, self-loops and isolated nodes."""
+    n = draw(st.integers(1, 8))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=20))
+    edges = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T.contiguous()
+    return n, edges
+
+
+@given(edge_lists(), st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]))
+@settings(max_examples=80, deadline=None)
+def test_aggregations_match_pytorch_geometric_on_every_edge_list(graph, dtype):
+    pyg_utils = pytest.importorskip("torch_geometric.utils")
+    simple_conv = pytest.importorskip("torch_geometric.nn").SimpleConv
+    n, edges = graph
+    x = torch.arange(1.0, 3 * n + 1).reshape(n, 3).to(dtype)
+    for how in ("sum", "mean", "max"):
+        expected = pyg_utils.scatter(x[edges[0]], edges[1], dim=0, dim_size=n, reduce=how)
+        torch.testing.assert_close(graphs.scatter_aggregate(edges, x, how), expected)
+    torch.testing.assert_close(graphs.sum_aggregate(edges, x), simple_conv(aggr="sum")(x, edges))
+    torch.testing.assert_close(graphs.mean_aggregate_generic(edges, x.double()),
+                               simple_conv(aggr="mean")(x.double(), edges))
+
+
+@given(st.integers(2, 7), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_count_walks_of_directed_multigraphs_is_refused_or_matches_networkx(n, seed):
+    graph = nx.gnp_random_graph(n, 0.4, seed=seed, directed=True)
+    a = nx.to_numpy_array(graph, dtype=np.int64)
+    expected = np.linalg.matrix_power(a, 3)
+    np.testing.assert_array_equal(graphs.count_walks(a, 3), expected)
+    if a.any():
+        doubled = a.copy()
+        doubled[np.nonzero(a)[0][0], np.nonzero(a)[1][0]] = 2        # a repeated edge
+        with pytest.raises(ValueError, match="binary"):
+            graphs.count_walks(doubled, 3)
+    with pytest.raises(TypeError, match="dense matrix here, got layout torch.sparse_coo"):
+        graphs.count_walks(torch.from_numpy(a).to_sparse(), 3)
+
+
+def test_multigraph_refinement_counts_repeated_edges():
+    simple = nx.MultiGraph([(0, 1), (1, 2)])
+    doubled = nx.MultiGraph([(0, 1), (0, 1), (1, 2)])
+    assert not graphs.refinement_equivalent(simple, doubled, mode="multiset")
+    assert graphs.refinement_equivalent(simple, doubled, mode="set")
+    # A MultiGraph without repeated edges refines like the simple Graph.
+    assert graphs.refinement_equivalent(nx.Graph(simple), simple)
+    with pytest.raises(TypeError, match="got DiGraph"):
+        graphs.color_refinement(nx.DiGraph([(0, 1)]))

@@ -1,5 +1,11 @@
 """Aggregation: exact, from the generic form f(sum g(h)), smooth approximations of
-the max, and the message-passing constructions of the aggregation-power chapter."""
+the max, and the message-passing constructions of the aggregation-power chapter.
+
+Graph kinds: as in :mod:`dlbook.graphs.message_passing`, an ``edge_index
+[2, E]`` that may be directed, repeat edges (a repeated edge counts twice in
+a sum or mean and once in a max, as in PyTorch Geometric's ``scatter``) and
+contain self-loops; nodes without in-neighbours get 0.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,12 @@
 """The GCN layer of Kipf & Welling with a hand-written backward pass, dense or sparse
-(the karate-club chapter), its classifier and training loop."""
+(the karate-club chapter), its classifier and training loop.
+
+Graph kinds: :func:`normalized_adjacency` takes undirected simple graphs as
+a 0/1 adjacency, dense (NumPy or torch) or sparse (torch COO or CSR), of any
+integer, bool or float dtype; it refuses directed graphs and repeated edges
+with a ``ValueError`` (see its docstring for why). The layer takes any
+propagation matrix ``Â``, dense, COO or CSR.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,14 @@
 """Edge lists, sum aggregation, direction-aware message passing and the
-permutation test for update rules (the gnn-layers and path-counting chapters)."""
+permutation test for update rules (the gnn-layers and path-counting chapters).
+
+Graph kinds: functions taking an ``edge_index [2, E]`` (int64, sources in
+row 0, targets in row 1) accept directed graphs (messages run from source to
+target; list both directions for an undirected graph), repeated edges (each
+copy sends its own message, as in PyTorch Geometric), self-loops (a node
+hears itself) and isolated nodes (they receive 0). Features are a dense
+``[n, d]`` tensor of any float dtype. :func:`as_edge_index` takes the dense
+adjacencies of :mod:`dlbook.graphs.walks`.
+"""
 
 from __future__ import annotations
 

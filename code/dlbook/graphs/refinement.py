@@ -1,5 +1,12 @@
 """Colour refinement (1-dimensional Weisfeiler-Leman) and unfolding trees
-(the aggregation-power chapter)."""
+(the aggregation-power chapter).
+
+Graph kinds: undirected networkx ``Graph`` or ``MultiGraph``. A repeated edge
+makes the neighbour's colour count twice (multiset and distribution modes;
+the set mode ignores multiplicity), a self-loop makes a node its own
+neighbour. Directed graphs are refused with a ``TypeError``. Node labels are
+compared by value (:func:`initial_colors`).
+"""
 
 from __future__ import annotations
 
@@ -109,7 +116,8 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
         ValueError: unknown ``mode``, negative ``rounds``, or a missing or NaN label.
     """
     if not isinstance(graph, nx.Graph) or graph.is_directed():
-        raise TypeError("graph must be an undirected networkx.Graph")
+        raise TypeError("graph must be an undirected networkx Graph or MultiGraph, "
+                        f"got {type(graph).__name__}")
     if mode not in _MODES:
         raise ValueError(f"mode must be 'multiset', 'set' or 'distribution', got {mode!r}")
     if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0):
@@ -117,7 +125,7 @@ def color_refinement(graph: nx.Graph, *, node_attr: str | None = None, rounds: i
     history = [initial_colors(graph, node_attr)]
     while rounds is None or len(history) <= rounds:
         current = history[-1]
-        signatures = {v: _refine_signature(current[v], [current[u] for u in graph[v]], mode)
+        signatures = {v: _refine_signature(current[v], [current[u] for _, u in graph.edges(v)], mode)
                       for v in graph}
         palette = {sig: i for i, sig in enumerate(sorted(set(signatures.values())))}
         history.append({v: palette[signatures[v]] for v in graph})
@@ -140,6 +148,8 @@ def refinement_equivalent(first: nx.Graph, second: nx.Graph, *, node_attr: str |
     for name, graph in (("first", first), ("second", second)):
         if not isinstance(graph, nx.Graph) or graph.is_directed():
             raise TypeError(f"{name} must be an undirected networkx.Graph")
+    if first.is_multigraph() != second.is_multigraph():   # nx.union needs one kind
+        first, second = nx.MultiGraph(first), nx.MultiGraph(second)
     union = nx.disjoint_union(first, second)
     split = first.number_of_nodes()
     for coloring in color_refinement(union, node_attr=node_attr, rounds=rounds, mode=mode):
@@ -172,7 +182,8 @@ def unfolding_tree(graph: nx.Graph, node: Any, depth: int, *, node_attr: str | N
         ValueError: ``node`` not in the graph, negative ``depth``, or a missing attribute.
     """
     if not isinstance(graph, nx.Graph) or graph.is_directed():
-        raise TypeError("graph must be an undirected networkx.Graph")
+        raise TypeError("graph must be an undirected networkx Graph or MultiGraph, "
+                        f"got {type(graph).__name__}")
     if node not in graph:
         raise ValueError(f"node {node!r} is not in the graph")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
@@ -185,7 +196,7 @@ def unfolding_tree(graph: nx.Graph, node: Any, depth: int, *, node_attr: str | N
     def tree(v: Any, k: int) -> tuple:
         if (v, k) not in memo:
             label = labels[v]
-            children = () if k == 0 else tuple(sorted((tree(u, k - 1) for u in graph[v]), key=repr))
+            children = () if k == 0 else tuple(sorted((tree(u, k - 1) for _, u in graph.edges(v)), key=repr))
             memo[v, k] = (label, children)
         return memo[v, k]
 

@@ -1,4 +1,13 @@
-"""Walks and linear message passing on an adjacency matrix (the path-counting chapter)."""
+"""Walks and linear message passing on an adjacency matrix (the path-counting chapter).
+
+Graph kinds accepted by every function here: a dense ``[n, n]`` adjacency
+(NumPy array or dense torch tensor; ``adjacency[i, j] = 1`` for an edge
+``i -> j``), directed or undirected (symmetric), with or without self-loops,
+of any integer, bool or float dtype (float16 and bfloat16 included). Graphs
+with repeated edges cannot be written as a 0/1 matrix: an entry other than 0
+or 1 is refused with a ``ValueError``, and a sparse tensor with a
+``TypeError`` that names its layout.
+"""
 
 from __future__ import annotations
 
