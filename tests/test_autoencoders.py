@@ -132,6 +132,37 @@ def test_training_lowers_the_loss_and_is_seeded():
     assert runs[0] == runs[1]
 
 
+def test_loss_plateaued_compares_window_means():
+    assert not ae.loss_plateaued([5.0, 4.0, 3.0], 2)                     # shorter than two windows
+    assert ae.loss_plateaued([9.0, 3.0, 2.0, 2.0, 2.0, 2.0], 2)          # only the last 4 count
+    assert not ae.loss_plateaued([4.0, 4.0, 3.0, 3.0], 2, rtol=0.3)      # drop 1 > 0.3 * 3
+    assert ae.loss_plateaued([4.0, 4.0, 3.0, 3.0], 2, rtol=0.34)         # drop 1 <= 0.34 * 3
+    assert ae.loss_plateaued([1e-3, 1e-3, 0.0, 0.0], 2, atol=1e-3)       # absolute floor
+    assert not ae.loss_plateaued([0.0, 0.0, 1.0, 1.0], 2, rtol=0.5)      # a rise is not flat either
+    assert ae.loss_plateaued(np.array([2.0, 1.0, 1.0, 2.0]), 2)          # noisy but equal means
+    with pytest.raises(ValueError, match="window must be at least 1"):
+        ae.loss_plateaued([1.0], 0)
+    with pytest.raises(ValueError, match="rtol >= 0"):
+        ae.loss_plateaued([1.0], 1, rtol=-1.0)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        ae.loss_plateaued(np.ones((2, 2)), 1)
+
+
+def test_training_stops_once_the_curve_is_flat():
+    data = autoencoder_data(600, dim=10, n_informative=3, seed=0)
+    torch.manual_seed(0)
+    full = ae.train_autoencoder(ae.Autoencoder(10, 3, activation="linear"), data.x_train,
+                                epochs=60, lr=1e-2)
+    torch.manual_seed(0)
+    stopped = ae.train_autoencoder(ae.Autoencoder(10, 3, activation="linear"), data.x_train,
+                                   epochs=60, lr=1e-2, stop_window=3, stop_rtol=0.01)
+    # It stops at the first epoch where the rule holds, and the epochs it ran match the full run.
+    first = next(e for e in range(1, 61) if ae.loss_plateaued(full[:e], 3, rtol=0.01))
+    assert len(stopped) == first < 60 and stopped == full[:first]
+    with pytest.raises(ValueError, match="rtol >= 0"):
+        ae.train_autoencoder(ae.Autoencoder(10, 3), data.x_train, stop_window=3, stop_rtol=-0.1)
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"x": torch.zeros(5, 4)}, ValueError, "columns but the model expects"),
     ({"x": torch.zeros(5, 3, dtype=torch.int64)}, TypeError, "floating-point"),
@@ -271,6 +302,38 @@ def test_regularized_optimum_beats_random_factorizations_and_has_closed_form_val
     assert np.allclose(big, 0.0)
 
 
+def test_linear_autoencoder_gd_matches_autograd_steps_and_finds_the_top_subspace():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 6)) * np.array([3.0, 2.0, 1.5, 1.0, 0.5, 0.2])
+    x -= x.mean(0)
+    cov = x.T @ x / len(x)
+    w1, w2 = 0.1 * rng.standard_normal((2, 6)), 0.1 * rng.standard_normal((6, 2))
+    # Three steps by hand with autograd on the objective itself.
+    a, b = torch.tensor(w1, requires_grad=True), torch.tensor(w2, requires_grad=True)
+    xt = torch.from_numpy(x)
+    for _ in range(3):
+        loss = ((xt.T - b @ a @ xt.T) ** 2).sum() / len(x)
+        ga, gb = torch.autograd.grad(loss, (a, b))
+        with torch.no_grad():
+            a, b = (a - 0.01 * ga).requires_grad_(), (b - 0.01 * gb).requires_grad_()
+    record = ae.linear_autoencoder_gd(cov, w1, w2, lr=0.01, steps=3)
+    assert len(record) == 4 and np.array_equal(record[0][0], w1)
+    np.testing.assert_allclose(record[-1][0], a.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(record[-1][1], b.detach().numpy(), rtol=1e-10)
+    # Run long enough, it reaches the top-2 principal subspace; torch in, torch out.
+    record = ae.linear_autoencoder_gd(torch.from_numpy(cov), torch.from_numpy(w1),
+                                      torch.from_numpy(w2), lr=0.02, steps=3_000, record_every=1_000)
+    assert len(record) == 4 and isinstance(record[-1][1], torch.Tensor)
+    top, _ = ae.principal_directions(x, 2)
+    assert ae.principal_angles(record[-1][1].numpy(), top).max() < 1e-4   # radians
+    with pytest.raises(ValueError, match="need cov"):
+        ae.linear_autoencoder_gd(cov, w1.T, w2, lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        ae.linear_autoencoder_gd(cov, w1, w2, lr=0.0, steps=1)
+    with pytest.raises(ValueError, match="steps must be at least 1"):
+        ae.linear_autoencoder_gd(cov, w1, w2, lr=0.1, steps=0)
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda: ae.linear_autoencoder_objective(np.zeros((2, 3)), np.zeros((3, 3)), np.zeros((4, 3))),
      ValueError, "need w1"),
@@ -315,3 +378,4 @@ def test_sweep_latent_sizes_rows_and_shared_initialization():
     # Same seed, same latent size: the untrained encoders are identical across corruptions.
     assert rows[0]["probe_untrained"] == rows[2]["probe_untrained"]
     assert all(0.0 <= r["probe_trained"] <= 1.0 and r["reconstruction"] > 0 for r in rows)
+    assert all(len(r["losses"]) == 2 for r in rows)
