@@ -23,6 +23,7 @@ $(STAMP): requirements.txt code/pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m mypy --config-file code/pyproject.toml code/dlbook
 	cd code && ../$(BIN)/deptry dlbook
+	$(BIN)/ruff format --check --config code/pyproject.toml code/dlbook
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 # The execution cache only sees a notebook's own cells, so the whole build is

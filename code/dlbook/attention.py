@@ -64,17 +64,30 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _check_tensor(x: object, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(x).__name__}"
+        )
     if not x.is_floating_point():
-        raise TypeError(f"{name} must have a floating-point dtype, got {x.dtype}")
+        raise TypeError(
+            f"{name} must have a floating-point dtype, got {x.dtype}"
+        )
     if x.ndim < 2:
-        raise ValueError(f"{name} must have shape (..., rows, features), got {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (..., rows, features), got "
+            f"{tuple(x.shape)}"
+        )
     return x
 
 
-def _check_qkv(q: object, k: object, v: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _check_qkv(
+    q: object, k: object, v: object
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validate shapes ``(..., N, D)``, ``(..., L, D)``, ``(..., L, M)``."""
-    q, k, v = _check_tensor(q, "q"), _check_tensor(k, "k"), _check_tensor(v, "v")
+    q, k, v = (
+        _check_tensor(q, "q"),
+        _check_tensor(k, "k"),
+        _check_tensor(v, "v"),
+    )
     if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
         raise ValueError(
             "q, k and v must share their leading (batch) dimensions, got "
@@ -82,78 +95,115 @@ def _check_qkv(q: object, k: object, v: object) -> tuple[torch.Tensor, torch.Ten
         )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(
-            f"q and k must have the same feature size D, got {q.shape[-1]} and {k.shape[-1]}"
+            f"q and k must have the same feature size D, got {q.shape[-1]} "
+            f"and {k.shape[-1]}"
         )
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(
-            f"k and v must have the same number of rows L, got {k.shape[-2]} and {v.shape[-2]}"
+            f"k and v must have the same number of rows L, got {k.shape[-2]} "
+            f"and {v.shape[-2]}"
         )
     if k.shape[-2] == 0:
-        raise ValueError("k and v must have at least one row: attention over no keys is undefined")
+        raise ValueError(
+            "k and v must have at least one row: attention over no keys is "
+            "undefined"
+        )
     if q.shape[-1] == 0:
-        raise ValueError("q and k must have a feature size D >= 1, got D = 0 "
-                         "(the scale 1/sqrt(D) is undefined)")
+        raise ValueError(
+            "q and k must have a feature size D >= 1, got D = 0 (the scale "
+            "1/sqrt(D) is undefined)"
+        )
     if not q.dtype == k.dtype == v.dtype:
-        raise TypeError(f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+        raise TypeError(
+            f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, "
+            f"{v.dtype}"
+        )
     return q, k, v
 
 
-def attention_weights(q: torch.Tensor, k: torch.Tensor, *, scale: float | None = None,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Row-stochastic softmax attention weights ``softmax(scale * q k^T)``, shape ``(..., N, L)``.
+def attention_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    scale: float | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Row-stochastic softmax attention weights ``softmax(scale * q k^T)``,
+    shape ``(..., N, L)``.
 
-    ``scale`` defaults to ``1 / sqrt(D)``; ``mask`` is boolean, ``True`` = may attend.
-    The scale multiplies ``q`` before the product and, for float16/bfloat16
-    inputs, the scores and the softmax are computed in float32 (the weights
-    are returned in the input's dtype), so ``q k^T`` beyond float16's range
-    (65504) does not overflow when the scaled scores are finite.
+    ``scale`` defaults to ``1 / sqrt(D)``; ``mask`` is boolean, ``True`` = may
+    attend. The scale multiplies ``q`` before the product and, for
+    float16/bfloat16 inputs, the scores and the softmax are computed in float32
+    (the weights are returned in the input's dtype), so ``q k^T`` beyond
+    float16's range (65504) does not overflow when the scaled scores are finite.
 
     Raises:
-        ValueError: bad shapes, a non-positive ``scale``, or a query row whose mask
-            allows no key (its weights would be 0/0).
+        ValueError: bad shapes, a non-positive ``scale``, or a query row whose
+            mask allows no key (its weights would be 0/0).
         TypeError: non-tensor inputs or a non-boolean mask.
     """
     q, k, _ = _check_qkv(q, k, k)
     return _softmax_weights(q, k, scale, mask).to(q.dtype)
 
 
-def _softmax_weights(q: torch.Tensor, k: torch.Tensor, scale: float | None,
-                     mask: torch.Tensor | None) -> torch.Tensor:
-    """:func:`attention_weights` for checked ``q``, ``k``, in float32 for half inputs."""
+def _softmax_weights(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float | None,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`attention_weights` for checked ``q``, ``k``, in float32 for half
+    inputs."""
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
-    elif not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+    elif (
+        not isinstance(scale, (int, float))
+        or isinstance(scale, bool)
+        or not scale > 0
+    ):
         raise ValueError(f"scale must be a positive number, got {scale!r}")
     work = _compute_dtype(q.dtype)
     scores = (q.to(work) * scale) @ k.to(work).transpose(-2, -1)
-    if not bool(torch.isfinite(scores.detach()).all()):   # detached: no tensor saved for it
-        raise ValueError(f"attention scores overflow {work} even after scaling: "
-                         "q and k are too large for this dtype")
+    if not bool(
+        torch.isfinite(scores.detach()).all()
+    ):  # detached: no tensor saved for it
+        raise ValueError(
+            f"attention scores overflow {work} even after scaling: q and k "
+            "are too large for this dtype"
+        )
     if mask is not None:
         if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise TypeError("mask must be a boolean torch.Tensor (True = may attend)")
+            raise TypeError(
+                "mask must be a boolean torch.Tensor (True = may attend)"
+            )
         try:
             mask = torch.broadcast_to(mask, scores.shape)
         except RuntimeError:
             raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' "
-                f"shape {tuple(scores.shape)}"
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the "
+                f"scores' shape {tuple(scores.shape)}"
             ) from None
         if not mask.any(dim=-1).all():
             raise ValueError("mask leaves some query with no key to attend to")
         scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.softmax(scores, dim=-1)               # softmax subtracts the row maximum
+    return torch.softmax(scores, dim=-1)  # softmax subtracts the row maximum
 
 
-def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
-                      scale: float | None = None,
-                      mask: torch.Tensor | None = None) -> torch.Tensor:
+def softmax_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    scale: float | None = None,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Scaled dot-product attention ``softmax(q k^T / sqrt(D)) v``, written out.
 
     Materializes the ``N x L`` weight matrix (time ``O(N L (D + M))``, memory
     ``O(N L)``), which is the point of the linear-attention chapter.
-    Arguments, errors and half-precision handling as in :func:`attention_weights`
-    (the weighted sum of ``v`` is also accumulated in float32 for half inputs).
+    Arguments, errors and half-precision handling as in
+    :func:`attention_weights` (the weighted sum of ``v`` is also accumulated in
+    float32 for half inputs).
     """
     q, k, v = _check_qkv(q, k, v)
     work = _compute_dtype(v.dtype)
@@ -162,7 +212,8 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
 
 
 def softmax_jacobian(weights: torch.Tensor) -> torch.Tensor:
-    """Jacobian ``diag(p) - p p^T`` of the softmax at output ``p`` (last axis), shape ``(..., L, L)``.
+    """Jacobian ``diag(p) - p p^T`` of the softmax at output ``p`` (last axis),
+    shape ``(..., L, L)``.
 
     It is what backpropagation multiplies by to reach the scores: when ``p`` is
     nearly one-hot, every entry is nearly 0 and the scores (so queries and keys)
@@ -172,10 +223,14 @@ def softmax_jacobian(weights: torch.Tensor) -> torch.Tensor:
         raise TypeError("weights must be a floating-point torch.Tensor")
     if weights.ndim < 1:
         raise ValueError("weights must have at least one dimension")
-    return torch.diag_embed(weights) - weights.unsqueeze(-1) * weights.unsqueeze(-2)
+    return torch.diag_embed(weights) - weights.unsqueeze(
+        -1
+    ) * weights.unsqueeze(-2)
 
 
-def argmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def argmax_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
     """Hard attention: each query returns the value of its most similar key.
 
     Similarity is the plain inner product ``q . k``; ties go to the first key
@@ -184,21 +239,29 @@ def argmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     only.
     """
     q, k, v = _check_qkv(q, k, v)
-    work = _compute_dtype(q.dtype)                               # no float16 overflow ties
-    winners = (q.to(work) @ k.to(work).transpose(-2, -1)).argmax(dim=-1)   # (..., N)
+    work = _compute_dtype(q.dtype)  # no float16 overflow ties
+    winners = (q.to(work) @ k.to(work).transpose(-2, -1)).argmax(
+        dim=-1
+    )  # (..., N)
     weights = F.one_hot(winners, num_classes=k.shape[-2]).to(v.dtype)
     return weights @ v
 
 
 def quadratic_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Polynomial kernel of degree 2 with constant 1: ``(q . k + 1)**2`` for all pairs, ``(..., N, L)``."""
+    """Polynomial kernel of degree 2 with constant 1: ``(q . k + 1)**2`` for all
+    pairs, ``(..., N, L)``."""
     q, k, _ = _check_qkv(q, k, k)
     work = _compute_dtype(q.dtype)
-    return _finite_in((q.to(work) @ k.to(work).transpose(-2, -1) + 1.0) ** 2, q.dtype, "quadratic_kernel")
+    return _finite_in(
+        (q.to(work) @ k.to(work).transpose(-2, -1) + 1.0) ** 2,
+        q.dtype,
+        "quadratic_kernel",
+    )
 
 
 def softmax_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """The similarity of softmax attention, ``exp(q . k / sqrt(D))`` for all pairs.
+    """The similarity of softmax attention, ``exp(q . k / sqrt(D))`` for all
+    pairs.
 
     The kernel's own values, not shifted by a row maximum, so they overflow
     once a scaled score exceeds about 88 (float32) or 11 (float16, computed in
@@ -208,12 +271,15 @@ def softmax_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """
     q, k, _ = _check_qkv(q, k, k)
     work = _compute_dtype(q.dtype)
-    scores = (q.to(work) / math.sqrt(q.shape[-1])) @ k.to(work).transpose(-2, -1)
+    scores = (q.to(work) / math.sqrt(q.shape[-1])) @ k.to(work).transpose(
+        -2, -1
+    )
     return _finite_in(torch.exp(scores), q.dtype, "softmax_kernel")
 
 
 def quadratic_feature_dim(d: int) -> int:
-    """Length ``C = (d + 1)(d + 2) / 2`` of :func:`quadratic_features` for inputs of size ``d``."""
+    """Length ``C = (d + 1)(d + 2) / 2`` of :func:`quadratic_features` for
+    inputs of size ``d``."""
     if isinstance(d, bool) or not isinstance(d, int) or d < 1:
         raise ValueError(f"d must be a positive integer, got {d!r}")
     return (d + 1) * (d + 2) // 2
@@ -222,33 +288,45 @@ def quadratic_feature_dim(d: int) -> int:
 def quadratic_features(x: torch.Tensor) -> torch.Tensor:
     """Explicit feature map of ``(q . k + 1)**2``, applied to each row of ``x``.
 
-    ``phi(x) = [1, sqrt2 x_1, ..., sqrt2 x_D, x_1^2, ..., x_D^2, sqrt2 x_i x_j (i < j)]``,
-    so that ``phi(q) . phi(k) = (q . k + 1)**2``. Shape ``(..., D) -> (..., C)`` with
-    ``C = (D + 1)(D + 2) / 2``.
+    ``phi(x) = [1, sqrt2 x_1, ..., sqrt2 x_D, x_1^2, ..., x_D^2,``
+    ``sqrt2 x_i x_j (i < j)]``, so that ``phi(q) . phi(k) = (q . k + 1)**2``.
+    Shape ``(..., D) -> (..., C)`` with ``C = (D + 1)(D + 2) / 2``.
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError("x must be a floating-point torch.Tensor")
     if x.ndim < 1 or x.shape[-1] < 1:
-        raise ValueError(f"x must have a non-empty last dimension, got shape {tuple(x.shape)}")
+        raise ValueError(
+            "x must have a non-empty last dimension, got shape "
+            f"{tuple(x.shape)}"
+        )
     d = x.shape[-1]
-    rows, cols = torch.triu_indices(d, d, device=x.device)        # i <= j, diagonal first per row
+    rows, cols = torch.triu_indices(
+        d, d, device=x.device
+    )  # i <= j, diagonal first per row
     on_diagonal = rows == cols
-    order = torch.cat([torch.nonzero(on_diagonal)[:, 0], torch.nonzero(~on_diagonal)[:, 0]])
+    order = torch.cat(
+        [torch.nonzero(on_diagonal)[:, 0], torch.nonzero(~on_diagonal)[:, 0]]
+    )
     rows, cols = rows[order], cols[order]
-    weight = torch.full(rows.shape, math.sqrt(2.0), dtype=x.dtype, device=x.device)
+    weight = torch.full(
+        rows.shape, math.sqrt(2.0), dtype=x.dtype, device=x.device
+    )
     weight[rows == cols] = 1.0
-    outer = x.unsqueeze(-1) * x.unsqueeze(-2)                      # (..., D, D)
-    pairs = outer[..., rows, cols] * weight                        # (..., D(D+1)/2)
+    outer = x.unsqueeze(-1) * x.unsqueeze(-2)  # (..., D, D)
+    pairs = outer[..., rows, cols] * weight  # (..., D(D+1)/2)
     ones = torch.ones(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
     return torch.cat([ones, math.sqrt(2.0) * x, pairs], dim=-1)
 
 
 def elu_features(x: torch.Tensor) -> torch.Tensor:
-    """The feature map ``elu(x) + 1`` of Katharopoulos et al. (2020): every entry is > 0.
+    """The feature map ``elu(x) + 1`` of Katharopoulos et al. (2020): every
+    entry is > 0.
 
-    Evaluated as ``x + 1`` for ``x > 0`` and ``exp(x)`` otherwise (the same function):
+    Evaluated as ``x + 1`` for ``x > 0`` and ``exp(x)`` otherwise (the same
+    function):
     ``F.elu(x) + 1`` computes ``expm1(x) + 1``, which rounds to exactly 0 once
-    ``exp(x)`` drops below the dtype's resolution near 1 (``x < -17`` in float32).
+    ``exp(x)`` drops below the dtype's resolution near 1 (``x < -17`` in
+    float32).
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError("x must be a floating-point torch.Tensor")
@@ -256,7 +334,8 @@ def elu_features(x: torch.Tensor) -> torch.Tensor:
 
 
 def feature_kernel(feature_map: FeatureMap) -> Kernel:
-    """The kernel ``(q, k) -> phi(q) . phi(k)`` (all pairs) defined by a feature map ``phi``."""
+    """The kernel ``(q, k) -> phi(q) . phi(k)`` (all pairs) defined by a feature
+    map ``phi``."""
     if not callable(feature_map):
         raise TypeError("feature_map must be callable")
 
@@ -266,38 +345,50 @@ def feature_kernel(feature_map: FeatureMap) -> Kernel:
     return kernel
 
 
-def _finite_in(values: torch.Tensor, dtype: torch.dtype, name: str) -> torch.Tensor:
+def _finite_in(
+    values: torch.Tensor, dtype: torch.dtype, name: str
+) -> torch.Tensor:
     """``values`` cast to ``dtype``, or a ValueError naming an overflow."""
     out = values.to(dtype)
     if not bool(torch.isfinite(out.detach()).all()):
-        raise ValueError(f"{name} overflows {dtype}: its values exceed the dtype's range "
-                         f"(largest finite {torch.finfo(dtype).max:.4g})")
+        raise ValueError(
+            f"{name} overflows {dtype}: its values exceed the dtype's range "
+            f"(largest finite {torch.finfo(dtype).max:.4g})"
+        )
     return out
 
 
-def _normalize(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    if not (bool(torch.isfinite(numerator.detach()).all())
-            and bool(torch.isfinite(denominator.detach()).all())):
+def _normalize(
+    numerator: torch.Tensor, denominator: torch.Tensor
+) -> torch.Tensor:
+    if not (
+        bool(torch.isfinite(numerator.detach()).all())
+        and bool(torch.isfinite(denominator.detach()).all())
+    ):
         raise ValueError(
-            "the attention numerator or denominator is not finite (overflow in "
-            f"{numerator.dtype}): the similarities are too large for this dtype"
+            "the attention numerator or denominator is not finite (overflow "
+            f"in {numerator.dtype}): the similarities are too large for this "
+            "dtype"
         )
     if not bool((denominator > 0).all()):
         raise ValueError(
-            "the attention denominator sum_j sim(q_i, k_j) is not positive for some query; "
-            "use a similarity that is strictly positive (e.g. elu_features)"
+            "the attention denominator sum_j sim(q_i, k_j) is not positive "
+            "for some query; use a similarity that is strictly positive (e.g. "
+            "elu_features)"
         )
     return numerator / denominator
 
 
-def kernel_attention_pairwise(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                              kernel: Kernel) -> torch.Tensor:
-    """Generalized attention ``V'_i = sum_j sim(Q_i, K_j) V_j / sum_j sim(Q_i, K_j)``.
+def kernel_attention_pairwise(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kernel: Kernel
+) -> torch.Tensor:
+    """Generalized attention
+    ``V'_i = sum_j sim(Q_i, K_j) V_j / sum_j sim(Q_i, K_j)``.
 
-    Forms the full ``N x L`` similarity matrix with ``kernel(q, k)``: quadratic in the
-    sequence length, like softmax attention (which is ``kernel=softmax_kernel``).
-    Half-precision inputs are handed to the kernel, summed and normalized in
-    float32; the output has ``v``'s dtype.
+    Forms the full ``N x L`` similarity matrix with ``kernel(q, k)``: quadratic
+    in the sequence length, like softmax attention (which is
+    ``kernel=softmax_kernel``). Half-precision inputs are handed to the kernel,
+    summed and normalized in float32; the output has ``v``'s dtype.
 
     Raises:
         ValueError: bad shapes, a non-finite (overflowing) or non-positive
@@ -307,20 +398,26 @@ def kernel_attention_pairwise(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if not callable(kernel):
         raise TypeError("kernel must be callable")
     work = _compute_dtype(v.dtype)
-    sim = kernel(q.to(work), k.to(work)).to(work)                  # (..., N, L)
+    sim = kernel(q.to(work), k.to(work)).to(work)  # (..., N, L)
     if sim.shape != (*q.shape[:-1], k.shape[-2]):
-        raise ValueError(f"kernel returned shape {tuple(sim.shape)}, expected (..., N, L)")
-    return _normalize(sim @ v.to(work), sim.sum(dim=-1, keepdim=True)).to(v.dtype)
+        raise ValueError(
+            f"kernel returned shape {tuple(sim.shape)}, expected (..., N, L)"
+        )
+    return _normalize(sim @ v.to(work), sim.sum(dim=-1, keepdim=True)).to(
+        v.dtype
+    )
 
 
-def kernel_attention_linear(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                            feature_map: FeatureMap) -> torch.Tensor:
+def kernel_attention_linear(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, feature_map: FeatureMap
+) -> torch.Tensor:
     """The same attention for ``sim(q, k) = phi(q) . phi(k)``, by associativity.
 
-    ``V'_i = phi(Q_i)^T U / phi(Q_i)^T z`` with ``U = sum_j phi(K_j) V_j^T`` (``C x M``) and
-    ``z = sum_j phi(K_j)`` (``C``): time ``O((N + L) C M)``, no ``N x L`` matrix.
-    Half-precision inputs are mapped, summed and normalized in float32; the
-    output has ``v``'s dtype.
+    ``V'_i = phi(Q_i)^T U / phi(Q_i)^T z`` with ``U = sum_j phi(K_j) V_j^T``
+    (``C x M``) and
+    ``z = sum_j phi(K_j)`` (``C``): time ``O((N + L) C M)``, no ``N x L``
+    matrix. Half-precision inputs are mapped, summed and normalized in float32;
+    the output has ``v``'s dtype.
 
     Raises:
         ValueError: bad shapes, a non-finite (overflowing) or non-positive
@@ -330,15 +427,22 @@ def kernel_attention_linear(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     if not callable(feature_map):
         raise TypeError("feature_map must be callable")
     work = _compute_dtype(v.dtype)
-    phi_q, phi_k = feature_map(q.to(work)), feature_map(k.to(work))  # (..., N, C), (..., L, C)
+    phi_q, phi_k = (
+        feature_map(q.to(work)),
+        feature_map(k.to(work)),
+    )  # (..., N, C), (..., L, C)
     if phi_q.shape[-1] != phi_k.shape[-1]:
-        raise ValueError("feature_map must give queries and keys the same feature size")
-    u = phi_k.transpose(-2, -1) @ v.to(work)                       # (..., C, M)
-    z = phi_k.sum(dim=-2).unsqueeze(-1)                            # (..., C, 1)
+        raise ValueError(
+            "feature_map must give queries and keys the same feature size"
+        )
+    u = phi_k.transpose(-2, -1) @ v.to(work)  # (..., C, M)
+    z = phi_k.sum(dim=-2).unsqueeze(-1)  # (..., C, 1)
     return _normalize(phi_q @ u, phi_q @ z).to(v.dtype)
 
 
-def autograd_saved_bytes(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> int:
+def autograd_saved_bytes(
+    fn: Callable[..., torch.Tensor], *args: torch.Tensor
+) -> int:
     """Bytes autograd keeps for the backward pass of ``fn(*args)``.
 
     Every tensor saved for backward is recorded through
@@ -370,25 +474,45 @@ class SingleHeadAttention(nn.Module):
     ``forward(x_query, x_context)`` maps queries ``(..., N, d_in)`` and context
     rows ``(..., L, d_in)`` to ``(..., N, d_v)``. ``mode="softmax"`` uses
     ``softmax(q k^T / (temperature * sqrt(d_k))) v``; ``mode="argmax"`` uses
-    :func:`argmax_attention` on the same projections, so the two can share weights.
+    :func:`argmax_attention` on the same projections, so the two can share
+    weights.
     """
 
-    def __init__(self, d_in: int, d_k: int, d_v: int, *, mode: str = "softmax",
-                 temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        d_in: int,
+        d_k: int,
+        d_v: int,
+        *,
+        mode: str = "softmax",
+        temperature: float = 1.0,
+    ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("d_k", d_k), ("d_v", d_v)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r}"
+                )
         if mode not in ATTENTION_MODES:
-            raise ValueError(f"mode must be one of {ATTENTION_MODES}, got {mode!r}")
+            raise ValueError(
+                f"mode must be one of {ATTENTION_MODES}, got {mode!r}"
+            )
         if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+            raise ValueError(
+                f"temperature must be a positive number, got {temperature!r}"
+            )
         self.mode, self.temperature = mode, float(temperature)
         self.w_q = nn.Linear(d_in, d_k, bias=False)
         self.w_k = nn.Linear(d_in, d_k, bias=False)
         self.w_v = nn.Linear(d_in, d_v, bias=False)
 
-    def forward(self, x_query: torch.Tensor, x_context: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x_query: torch.Tensor, x_context: torch.Tensor
+    ) -> torch.Tensor:
         q, k, v = self.w_q(x_query), self.w_k(x_context), self.w_v(x_context)
         if self.mode == "argmax":
             return argmax_attention(q, k, v)

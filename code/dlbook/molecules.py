@@ -1,4 +1,5 @@
-"""Molecules as graphs: RDKit featurization, a message-passing network, ESOL, chirality.
+"""Molecules as graphs: RDKit featurization, a message-passing network, ESOL,
+chirality.
 
 Conventions:
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -34,7 +35,9 @@ from dlbook.runtime import preserves_global_rng
 try:
     from rdkit import Chem, RDLogger
     from rdkit.Chem import Descriptors, rdCIPLabeler
-except ImportError as _error:  # pragma: no cover - exercised in a subprocess by the tests
+except (
+    ImportError
+) as _error:  # pragma: no cover - exercised in a subprocess by the tests
     raise missing_extra(_error, "molecules", "dlbook.molecules") from _error
 
 RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
@@ -85,19 +88,22 @@ attached hydrogens (0..3, 4+), hybridization (sp, sp2, sp3, sp3d, sp3d2, other),
 aromatic, in a ring. ``chirality=True`` appends :data:`STEREO_ATOM_FEATURES`."""
 
 BOND_FEATURES = len(_BOND_TYPES) + 2
-"""Six bond-feature columns, in order single, double, triple, aromatic, conjugated, in a ring.
+"""Six bond-feature columns, in order single, double, triple, aromatic,
+conjugated, in a ring.
 ``chirality=True`` appends :data:`STEREO_BOND_FEATURES`."""
 
 _ATOM_CIP = ("R", "S", "r", "s")
 _BOND_CIP = ("E", "Z")
 STEREO_ATOM_FEATURES = len(_ATOM_CIP)
-"""Atom columns added by ``chirality=True`` (4): CIP label R, S, r, s (the lower-case
-labels mark pseudo-asymmetric centres, as in meso compounds)."""
+"""Atom columns added by ``chirality=True`` (4): CIP label R, S, r, s (the
+lower-case labels mark pseudo-asymmetric centres, as in meso compounds)."""
 STEREO_BOND_FEATURES = len(_BOND_CIP)
-"""Bond columns added by ``chirality=True`` (2): CIP label E, Z of a stereo double bond."""
+"""Bond columns added by ``chirality=True`` (2): CIP label E, Z of a stereo
+double bond."""
 
 ESOL_DESCRIPTORS = ("logp", "mw", "rotatable_bonds", "aromatic_proportion")
-"""The four ESOL descriptors, in the column order of :func:`esol_descriptors`."""
+"""The four ESOL descriptors, in the column order of
+:func:`esol_descriptors`."""
 
 DELANEY_ESOL: Mapping[str, float] = {
     "intercept": 0.16,
@@ -106,12 +112,13 @@ DELANEY_ESOL: Mapping[str, float] = {
     "rotatable_bonds": 0.066,
     "aromatic_proportion": -0.74,
 }
-"""Delaney's published ESOL equation (J. Chem. Inf. Comput. Sci. 44, 1000, 2004):
-log S = 0.16 - 0.63 clogP - 0.0062 MW + 0.066 RB - 0.74 AP."""
+"""Delaney's published ESOL equation (J. Chem. Inf. Comput. Sci. 44, 1000,
+2004): log S = 0.16 - 0.63 clogP - 0.0062 MW + 0.066 RB - 0.74 AP."""
 
 
 def as_mol(molecule: str | Chem.Mol) -> Chem.Mol:
-    """The molecule as a sanitized RDKit ``Mol`` with implicit hydrogens (a new object).
+    """The molecule as a sanitized RDKit ``Mol`` with implicit hydrogens (a new
+    object).
 
     A SMILES string is parsed; a ``Mol`` is copied, so the caller's object is
     never changed. The copy is sanitized (an unsanitized ``Mol`` is fine), its
@@ -129,21 +136,30 @@ def as_mol(molecule: str | Chem.Mol) -> Chem.Mol:
     if isinstance(molecule, str):
         mol = Chem.MolFromSmiles(molecule, sanitize=False)
         if mol is None:
-            raise ValueError(f"molecule {molecule!r} is not a valid SMILES string "
-                             "(RDKit could not parse it)")
+            raise ValueError(
+                f"molecule {molecule!r} is not a valid SMILES string (RDKit "
+                "could not parse it)"
+            )
         name = repr(molecule)
     elif isinstance(molecule, Chem.Mol):
         mol = Chem.Mol(molecule)
         name = "(RDKit Mol)"
     else:
-        raise TypeError(f"molecule must be a SMILES string or an RDKit Mol, got {type(molecule).__name__}")
+        raise TypeError(
+            "molecule must be a SMILES string or an RDKit Mol, got "
+            f"{type(molecule).__name__}"
+        )
     try:
         Chem.SanitizeMol(mol)
         if any(atom.GetAtomicNum() == 1 for atom in mol.GetAtoms()):
             mol = Chem.RemoveAllHs(mol)
         Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
-    except Exception as error:  # RDKit's MolSanitizeException and its subclasses
-        raise ValueError(f"molecule {name} could not be sanitized by RDKit: {error}") from None
+    except (
+        Exception
+    ) as error:  # RDKit's MolSanitizeException and its subclasses
+        raise ValueError(
+            f"molecule {name} could not be sanitized by RDKit: {error}"
+        ) from None
     if mol.GetNumAtoms() == 0:
         raise ValueError(f"molecule {name} has no heavy atom")
     return mol
@@ -165,16 +181,21 @@ def _atom_row(atom: Chem.Atom) -> list[float]:
         + _one_hot(min(atom.GetDegree(), 5), 6)
         + _one_hot(0 if charge < 0 else (1 if charge == 0 else 2), 3)
         + _one_hot(min(atom.GetTotalNumHs(), 4), 5)
-        + _one_hot(_HYBRIDIZATIONS.index(hybrid) if hybrid in _HYBRIDIZATIONS
-                   else len(_HYBRIDIZATIONS), len(_HYBRIDIZATIONS) + 1)
+        + _one_hot(
+            _HYBRIDIZATIONS.index(hybrid)
+            if hybrid in _HYBRIDIZATIONS
+            else len(_HYBRIDIZATIONS),
+            len(_HYBRIDIZATIONS) + 1,
+        )
         + [float(atom.GetIsAromatic()), float(atom.IsInRing())]
     )
 
 
 @dataclass(frozen=True)
 class MolGraph:
-    """One molecule as a graph: atom features ``x [n, F]``, ``edge_index [2, 2m]``,
-    bond features ``edge_attr [2m, BOND_FEATURES]`` (each bond in both directions)."""
+    """One molecule as a graph: atom features ``x [n, F]``,
+    ``edge_index [2, 2m]``, bond features ``edge_attr [2m, BOND_FEATURES]``
+    (each bond in both directions)."""
 
     x: torch.Tensor
     edge_index: torch.Tensor
@@ -186,7 +207,9 @@ class MolGraph:
         return int(self.x.shape[0])
 
 
-def mol_to_graph(molecule: str | Chem.Mol, *, chirality: bool = False) -> MolGraph:
+def mol_to_graph(
+    molecule: str | Chem.Mol, *, chirality: bool = False
+) -> MolGraph:
     """Featurize a molecule (SMILES or RDKit ``Mol``) as a :class:`MolGraph`.
 
     The molecule is first normalized by :func:`as_mol` (SMILES, unsanitized
@@ -203,20 +226,23 @@ def mol_to_graph(molecule: str | Chem.Mol, *, chirality: bool = False) -> MolGra
     Stereo elements without a label (unspecified centres, atropisomers) add
     nothing.
 
-    Raises:
-        TypeError, ValueError: as :func:`as_mol`.
+    Raises: TypeError, ValueError: as :func:`as_mol`.
     """
     mol = as_mol(molecule)
     if chirality:
         rdCIPLabeler.AssignCIPLabels(mol)
-    rows = [_atom_row(atom) + (_cip_columns(atom, _ATOM_CIP) if chirality else [])
-            for atom in mol.GetAtoms()]
+    rows = [
+        _atom_row(atom) + (_cip_columns(atom, _ATOM_CIP) if chirality else [])
+        for atom in mol.GetAtoms()
+    ]
     sources, targets, bond_rows = [], [], []
     for bond in mol.GetBonds():
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         kind = bond.GetBondType()
-        row = [float(kind == t) for t in _BOND_TYPES] + [float(bond.GetIsConjugated()),
-                                                         float(bond.IsInRing())]
+        row = [float(kind == t) for t in _BOND_TYPES] + [
+            float(bond.GetIsConjugated()),
+            float(bond.IsInRing()),
+        ]
         if chirality:
             row += _cip_columns(bond, _BOND_CIP)
         sources += [a, b]
@@ -225,48 +251,68 @@ def mol_to_graph(molecule: str | Chem.Mol, *, chirality: bool = False) -> MolGra
     width = BOND_FEATURES + (STEREO_BOND_FEATURES if chirality else 0)
     return MolGraph(
         x=torch.tensor(rows, dtype=torch.float32),
-        edge_index=torch.tensor([sources, targets], dtype=torch.long).reshape(2, -1),
-        edge_attr=torch.tensor(bond_rows, dtype=torch.float32).reshape(-1, width),
+        edge_index=torch.tensor([sources, targets], dtype=torch.long).reshape(
+            2, -1
+        ),
+        edge_attr=torch.tensor(bond_rows, dtype=torch.float32).reshape(
+            -1, width
+        ),
     )
 
 
-def _cip_columns(item: Chem.Atom | Chem.Bond, labels: tuple[str, ...]) -> list[float]:
-    """One-hot of the CIP label that ``rdCIPLabeler`` stored on an atom or bond (zeros if none)."""
+def _cip_columns(
+    item: Chem.Atom | Chem.Bond, labels: tuple[str, ...]
+) -> list[float]:
+    """One-hot of the CIP label that ``rdCIPLabeler`` stored on an atom or bond
+    (zeros if none)."""
     code = item.GetProp("_CIPCode") if item.HasProp("_CIPCode") else ""
     return [float(code == label) for label in labels]
 
 
-def with_atom_features(graph: MolGraph, extra: torch.Tensor | np.ndarray) -> MolGraph:
-    """The same graph with extra atom-feature columns ``extra [n]`` or ``[n, k]`` appended.
+def with_atom_features(
+    graph: MolGraph, extra: torch.Tensor | np.ndarray
+) -> MolGraph:
+    """The same graph with extra atom-feature columns ``extra [n]`` or
+    ``[n, k]`` appended.
 
     Raises:
         ValueError: ``extra`` does not have one row per atom.
     """
     if isinstance(extra, np.ndarray):
-        extra = torch.from_numpy(np.array(extra))   # a copy: read-only arrays are fine
+        extra = torch.from_numpy(
+            np.array(extra)
+        )  # a copy: read-only arrays are fine
     extra_t = torch.as_tensor(extra, dtype=graph.x.dtype)
     if extra_t.ndim == 1:
         extra_t = extra_t[:, None]
     if extra_t.ndim != 2 or extra_t.shape[0] != graph.num_atoms:
-        raise ValueError(f"extra must have one row per atom ({graph.num_atoms}), "
-                         f"got shape {tuple(extra_t.shape)}")
-    return MolGraph(torch.cat([graph.x, extra_t], dim=1), graph.edge_index, graph.edge_attr)
+        raise ValueError(
+            f"extra must have one row per atom ({graph.num_atoms}), got shape "
+            f"{tuple(extra_t.shape)}"
+        )
+    return MolGraph(
+        torch.cat([graph.x, extra_t], dim=1), graph.edge_index, graph.edge_attr
+    )
 
 
 def to_networkx(graph: MolGraph) -> nx.Graph:
-    """The graph as an undirected networkx graph with node attribute ``x`` and edge
-    attribute ``bond`` (feature tuples), for isomorphism tests and WL hashes."""
+    """The graph as an undirected networkx graph with node attribute ``x`` and
+    edge attribute ``bond`` (feature tuples), for isomorphism tests and WL
+    hashes."""
     g = nx.Graph()
     for i, row in enumerate(graph.x.tolist()):
         g.add_node(i, x=tuple(row))
-    for (a, b), row in zip(graph.edge_index.T.tolist(), graph.edge_attr.tolist()):
+    for (a, b), row in zip(
+        graph.edge_index.T.tolist(), graph.edge_attr.tolist()
+    ):
         g.add_edge(a, b, bond=tuple(row))
     return g
 
 
 @dataclass(frozen=True)
 class GraphBatch:
-    """Several molecules as one disjoint graph; ``batch[i]`` is atom ``i``'s molecule."""
+    """Several molecules as one disjoint graph; ``batch[i]`` is atom ``i``'s
+    molecule."""
 
     x: torch.Tensor
     edge_index: torch.Tensor
@@ -276,8 +322,13 @@ class GraphBatch:
 
     def to(self, device: torch.device | str) -> "GraphBatch":
         """The batch on ``device``."""
-        return GraphBatch(self.x.to(device), self.edge_index.to(device), self.edge_attr.to(device),
-                          self.batch.to(device), self.num_graphs)
+        return GraphBatch(
+            self.x.to(device),
+            self.edge_index.to(device),
+            self.edge_attr.to(device),
+            self.batch.to(device),
+            self.num_graphs,
+        )
 
 
 def batch_graphs(graphs: Sequence[MolGraph]) -> GraphBatch:
@@ -291,14 +342,20 @@ def batch_graphs(graphs: Sequence[MolGraph]) -> GraphBatch:
         raise ValueError("graphs must hold at least one molecule")
     for g in graphs:
         if not isinstance(g, MolGraph):
-            raise TypeError(f"graphs must hold MolGraph objects, got {type(g).__name__}")
+            raise TypeError(
+                f"graphs must hold MolGraph objects, got {type(g).__name__}"
+            )
     if len({g.x.shape[1] for g in graphs}) != 1:
-        raise ValueError("all graphs must have the same number of atom features")
+        raise ValueError(
+            "all graphs must have the same number of atom features"
+        )
     sizes = torch.tensor([g.num_atoms for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes
     return GraphBatch(
         x=torch.cat([g.x for g in graphs]),
-        edge_index=torch.cat([g.edge_index + int(o) for g, o in zip(graphs, offsets)], dim=1),
+        edge_index=torch.cat(
+            [g.edge_index + int(o) for g, o in zip(graphs, offsets)], dim=1
+        ),
         edge_attr=torch.cat([g.edge_attr for g in graphs]),
         batch=torch.repeat_interleave(torch.arange(len(graphs)), sizes),
         num_graphs=len(graphs),
@@ -318,26 +375,54 @@ class MoleculeGNN(torch.nn.Module):
     does not depend on how atoms are numbered.
     """
 
-    def __init__(self, atom_features: int = ATOM_FEATURES, bond_features: int = BOND_FEATURES,
-                 hidden: int = 64, layers: int = 3, readout: Literal["sum", "mean"] = "sum") -> None:
+    def __init__(
+        self,
+        atom_features: int = ATOM_FEATURES,
+        bond_features: int = BOND_FEATURES,
+        hidden: int = 64,
+        layers: int = 3,
+        readout: Literal["sum", "mean"] = "sum",
+    ) -> None:
         super().__init__()
-        for name, value in (("atom_features", atom_features), ("bond_features", bond_features),
-                            ("hidden", hidden), ("layers", layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (
+            ("atom_features", atom_features),
+            ("bond_features", bond_features),
+            ("hidden", hidden),
+            ("layers", layers),
+        ):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r}"
+                )
         if readout not in ("sum", "mean"):
-            raise ValueError(f"readout must be 'sum' or 'mean', got {readout!r}")
+            raise ValueError(
+                f"readout must be 'sum' or 'mean', got {readout!r}"
+            )
         self.readout = readout
         self.embed = torch.nn.Linear(atom_features, hidden)
-        self.bond_maps = torch.nn.ModuleList(torch.nn.Linear(bond_features, hidden)
-                                             for _ in range(layers))
+        self.bond_maps = torch.nn.ModuleList(
+            torch.nn.Linear(bond_features, hidden) for _ in range(layers)
+        )
         self.updates = torch.nn.ModuleList(
-            torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
-                                torch.nn.Linear(hidden, hidden))
-            for _ in range(layers))
-        self.norms = torch.nn.ModuleList(torch.nn.LayerNorm(hidden) for _ in range(layers))
-        self.head = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.ReLU(),
-                                        torch.nn.Linear(hidden, 1))
+            torch.nn.Sequential(
+                torch.nn.Linear(hidden, hidden),
+                torch.nn.ReLU(),
+                torch.nn.Linear(hidden, hidden),
+            )
+            for _ in range(layers)
+        )
+        self.norms = torch.nn.ModuleList(
+            torch.nn.LayerNorm(hidden) for _ in range(layers)
+        )
+        self.head = torch.nn.Sequential(
+            torch.nn.Linear(hidden, hidden),
+            torch.nn.ReLU(),
+            torch.nn.Linear(hidden, 1),
+        )
         # Buffers, not parameters: saved with the model, never trained.
         self.target_mean: torch.Tensor
         self.target_std: torch.Tensor
@@ -345,44 +430,63 @@ class MoleculeGNN(torch.nn.Module):
         self.register_buffer("target_std", torch.tensor(1.0))
 
     def embed_graphs(self, batch: GraphBatch) -> torch.Tensor:
-        """Pooled molecule embeddings ``[num_graphs, hidden]`` (before the head)."""
+        """Pooled molecule embeddings ``[num_graphs, hidden]`` (before the
+        head)."""
         if batch.x.shape[1] != self.embed.in_features:
-            raise ValueError(f"batch has {batch.x.shape[1]} atom features, "
-                             f"the model expects {self.embed.in_features}")
+            raise ValueError(
+                f"batch has {batch.x.shape[1]} atom features, the model "
+                f"expects {self.embed.in_features}"
+            )
         h = self.embed(batch.x)
         source, target = batch.edge_index
-        for bond_map, update, norm in zip(self.bond_maps, self.updates, self.norms):
+        for bond_map, update, norm in zip(
+            self.bond_maps, self.updates, self.norms
+        ):
             messages = torch.relu(h[source] + bond_map(batch.edge_attr))
             summed = torch.zeros_like(h).index_add_(0, target, messages)
             h = norm(h + update(h + summed))
-        pooled = h.new_zeros(batch.num_graphs, h.shape[1]).index_add_(0, batch.batch, h)
+        pooled = h.new_zeros(batch.num_graphs, h.shape[1]).index_add_(
+            0, batch.batch, h
+        )
         if self.readout == "mean":
-            counts = torch.bincount(batch.batch, minlength=batch.num_graphs).clamp(min=1)
+            counts = torch.bincount(
+                batch.batch, minlength=batch.num_graphs
+            ).clamp(min=1)
             pooled = pooled / counts[:, None].to(h.dtype)
         return pooled
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        """One prediction per molecule, ``[num_graphs]``, in the target's units."""
-        return self.head(self.embed_graphs(batch)).squeeze(-1) * self.target_std + self.target_mean
+        """One prediction per molecule, ``[num_graphs]``, in the target's
+        units."""
+        return (
+            self.head(self.embed_graphs(batch)).squeeze(-1) * self.target_std
+            + self.target_mean
+        )
 
 
 @torch.no_grad()
-def predict(model: MoleculeGNN, graphs: Sequence[MolGraph], *, batch_size: int = 512) -> torch.Tensor:
-    """The model's predictions for ``graphs`` (CPU tensor, one per molecule), in eval mode."""
+def predict(
+    model: MoleculeGNN, graphs: Sequence[MolGraph], *, batch_size: int = 512
+) -> torch.Tensor:
+    """The model's predictions for ``graphs`` (CPU tensor, one per molecule), in
+    eval mode."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model(batch_graphs(graphs[i:i + batch_size]).to(device)).cpu()
-           for i in range(0, len(graphs), batch_size)]
+    out = [
+        model(batch_graphs(graphs[i : i + batch_size]).to(device)).cpu()
+        for i in range(0, len(graphs), batch_size)
+    ]
     model.train(was_training)
     return torch.cat(out)
 
 
 @dataclass
 class MoleculeTrainingHistory:
-    """Per-epoch mean squared errors (target units squared) and the epoch kept."""
+    """Per-epoch mean squared errors (target units squared) and the epoch
+    kept."""
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -391,19 +495,30 @@ class MoleculeTrainingHistory:
 
 
 def _as_targets(values: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """A float32 CPU copy (1-D) of targets given as a tensor, an array or a sequence."""
+    """A float32 CPU copy (1-D) of targets given as a tensor, an array or a
+    sequence."""
     if isinstance(values, torch.Tensor):
         return values.detach().to("cpu", torch.float32).reshape(-1).clone()
-    # np.array copies, so read-only inputs (e.g. pandas' to_numpy()) are fine for torch
+    # np.array copies, so read-only inputs (e.g. pandas' to_numpy()) are fine
+    # for torch
     return torch.from_numpy(np.array(values, dtype=np.float32)).reshape(-1)
 
 
 @preserves_global_rng
-def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
-                       train_targets: torch.Tensor | np.ndarray, val_graphs: Sequence[MolGraph],
-                       val_targets: torch.Tensor | np.ndarray, *, epochs: int, batch_size: int = 32,
-                       lr: float = 1e-3, weight_decay: float = 0.0, seed: int = 0,
-                       device: torch.device | str | None = None) -> MoleculeTrainingHistory:
+def train_molecule_gnn(
+    model: MoleculeGNN,
+    train_graphs: Sequence[MolGraph],
+    train_targets: torch.Tensor | np.ndarray,
+    val_graphs: Sequence[MolGraph],
+    val_targets: torch.Tensor | np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> MoleculeTrainingHistory:
     """Train with Adam on the mean squared error, in shuffled minibatches.
 
     The learning rate starts at ``lr`` and decays to 0 along a cosine over the
@@ -425,17 +540,33 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
     if len(train_graphs) == 0 or len(val_graphs) == 0:
         raise ValueError("train_graphs and val_graphs must both be non-empty")
     if len(train_graphs) != len(y_train):
-        raise ValueError(f"train_targets has {len(y_train)} values for {len(train_graphs)} graphs")
+        raise ValueError(
+            f"train_targets has {len(y_train)} values for {len(train_graphs)} "
+            "graphs"
+        )
     if len(val_graphs) != len(y_val):
-        raise ValueError(f"val_targets has {len(y_val)} values for {len(val_graphs)} graphs")
+        raise ValueError(
+            f"val_targets has {len(y_val)} values for {len(val_graphs)} graphs"
+        )
     if epochs < 1 or batch_size < 1 or not lr > 0:
-        raise ValueError(f"epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+        raise ValueError(
+            f"epochs, batch_size and lr must be positive, got {epochs}, "
+            f"{batch_size}, {lr}"
+        )
+    device = (
+        torch.device(device)
+        if device is not None
+        else next(model.parameters()).device
+    )
     model.to(device)
     model.target_mean.fill_(float(y_train.mean()))
     model.target_std.fill_(float(y_train.std()) if len(y_train) > 1 else 1.0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=lr, weight_decay=weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=epochs
+    )
     generator = torch.Generator().manual_seed(seed)
     history = MoleculeTrainingHistory()
     best_state, best_val = copy.deepcopy(model.state_dict()), float("inf")
@@ -443,15 +574,23 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
     for epoch in range(epochs):
         model.train()
         squared_error = 0.0
-        for idx in torch.randperm(len(train_graphs), generator=generator).split(batch_size):
-            batch = batch_graphs([train_graphs[i] for i in idx.tolist()]).to(device)
-            target = (y_train[idx].to(device) - model.target_mean) / model.target_std
+        for idx in torch.randperm(len(train_graphs), generator=generator).split(
+            batch_size
+        ):
+            batch = batch_graphs([train_graphs[i] for i in idx.tolist()]).to(
+                device
+            )
+            target = (
+                y_train[idx].to(device) - model.target_mean
+            ) / model.target_std
             output = (model(batch) - model.target_mean) / model.target_std
             loss = torch.nn.functional.mse_loss(output, target)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            squared_error += float(loss.detach()) * len(idx) * float(model.target_std) ** 2
+            squared_error += (
+                float(loss.detach()) * len(idx) * float(model.target_std) ** 2
+            )
         schedule.step()
         train_mse = squared_error / len(train_graphs)
         val_mse = float(((predict(model, val_graphs) - y_val) ** 2).mean())
@@ -467,40 +606,57 @@ def train_molecule_gnn(model: MoleculeGNN, train_graphs: Sequence[MolGraph],
 
 
 def esol_descriptors(molecules: Sequence[str | Chem.Mol]) -> np.ndarray:
-    """The ESOL descriptors ``[n, 4]`` of each molecule, columns :data:`ESOL_DESCRIPTORS`:
-    Crippen logP, molecular weight (g/mol), rotatable bonds, and the aromatic
-    proportion (aromatic heavy atoms / heavy atoms), all from RDKit.
+    """The ESOL descriptors ``[n, 4]`` of each molecule, columns
+    :data:`ESOL_DESCRIPTORS`: Crippen logP, molecular weight (g/mol), rotatable
+    bonds, and the aromatic proportion (aromatic heavy atoms / heavy atoms), all
+    from RDKit.
 
-    Raises:
-        TypeError, ValueError: as :func:`as_mol` (for any element).
+    Raises: TypeError, ValueError: as :func:`as_mol` (for any element).
     """
     if isinstance(molecules, (str, Chem.Mol)):
-        raise TypeError("molecules must be a sequence of molecules, not a single one")
+        raise TypeError(
+            "molecules must be a sequence of molecules, not a single one"
+        )
     rows = []
     for molecule in molecules:
         mol = as_mol(molecule)
         heavy = mol.GetNumHeavyAtoms()
-        aromatic = sum(1 for a in mol.GetAtoms() if a.GetIsAromatic() and a.GetAtomicNum() > 1)
-        rows.append([Descriptors.MolLogP(mol), Descriptors.MolWt(mol),  # type: ignore[attr-defined]
-                     float(Descriptors.NumRotatableBonds(mol)),  # type: ignore[attr-defined]
-                     aromatic / max(heavy, 1)])
+        aromatic = sum(
+            1
+            for a in mol.GetAtoms()
+            if a.GetIsAromatic() and a.GetAtomicNum() > 1
+        )
+        descriptors: Any = Descriptors  # RDKit's stubs omit these functions
+        rows.append(
+            [
+                descriptors.MolLogP(mol),
+                descriptors.MolWt(mol),
+                float(descriptors.NumRotatableBonds(mol)),
+                aromatic / max(heavy, 1),
+            ]
+        )
     return np.asarray(rows, dtype=np.float64).reshape(-1, len(ESOL_DESCRIPTORS))
 
 
 def _check_descriptors(descriptors: np.ndarray) -> np.ndarray:
     d = np.asarray(descriptors, dtype=np.float64)
     if d.ndim != 2 or d.shape[1] != len(ESOL_DESCRIPTORS):
-        raise ValueError(f"descriptors must have shape [n, {len(ESOL_DESCRIPTORS)}], "
-                         f"got {tuple(d.shape)}")
+        raise ValueError(
+            f"descriptors must have shape [n, {len(ESOL_DESCRIPTORS)}], got "
+            f"{tuple(d.shape)}"
+        )
     return d
 
 
-def esol_predict(descriptors: np.ndarray,
-                 coefficients: Mapping[str, float] = DELANEY_ESOL) -> np.ndarray:
-    """log S from the ESOL linear equation: intercept + sum of coefficient x descriptor.
+def esol_predict(
+    descriptors: np.ndarray, coefficients: Mapping[str, float] = DELANEY_ESOL
+) -> np.ndarray:
+    """log S from the ESOL linear equation: intercept + sum of coefficient x
+    descriptor.
 
     Raises:
-        ValueError: ``descriptors`` is not ``[n, 4]`` or ``coefficients`` lacks a key.
+        ValueError: ``descriptors`` is not ``[n, 4]`` or ``coefficients`` lacks
+            a key.
     """
     d = _check_descriptors(descriptors)
     missing = {"intercept", *ESOL_DESCRIPTORS} - set(coefficients)
@@ -514,21 +670,27 @@ def fit_esol(descriptors: np.ndarray, log_s: np.ndarray) -> dict[str, float]:
     """Least-squares refit of the ESOL equation's five coefficients to data.
 
     Raises:
-        ValueError: shapes that do not match, or fewer molecules than coefficients.
+        ValueError: shapes that do not match, or fewer molecules than
+            coefficients.
     """
     d = _check_descriptors(descriptors)
     y = np.asarray(log_s, dtype=np.float64).reshape(-1)
     if y.shape[0] != d.shape[0]:
-        raise ValueError(f"log_s has {y.shape[0]} values for {d.shape[0]} molecules")
+        raise ValueError(
+            f"log_s has {y.shape[0]} values for {d.shape[0]} molecules"
+        )
     if d.shape[0] < d.shape[1] + 1:
-        raise ValueError(f"need at least {d.shape[1] + 1} molecules to fit, got {d.shape[0]}")
+        raise ValueError(
+            f"need at least {d.shape[1] + 1} molecules to fit, got {d.shape[0]}"
+        )
     design = np.column_stack([np.ones(len(y)), d])
     solution, *_ = np.linalg.lstsq(design, y, rcond=None)
     return dict(zip(("intercept", *ESOL_DESCRIPTORS), map(float, solution)))
 
 
 def signed_volumes(molecule: Chem.Mol, *, conf_id: int = -1) -> np.ndarray:
-    """A chirality-sensitive 3-D feature per atom: a triple product (cubic ångström).
+    """A chirality-sensitive 3-D feature per atom: a triple product (cubic
+    ångström).
 
     The triple product below is six times the signed volume of the
     tetrahedron spanned by the atom and three of its neighbours.
@@ -536,29 +698,46 @@ def signed_volumes(molecule: Chem.Mol, *, conf_id: int = -1) -> np.ndarray:
     For an atom ``c`` with at least three neighbours whose graph-canonical
     ranks (RDKit, computed without stereo) are all different, take the three
     highest-ranked neighbours ``a, b, d`` and return
-    ``det[p_a - p_c, p_b - p_c, p_d - p_c]``. The ranks depend only on the graph,
-    so the value does not depend on how atoms are numbered; a determinant is
-    unchanged by rotations and translations and changes sign under a
-    reflection, so mirror-image conformers get opposite signs. Other atoms get 0.
+    ``det[p_a - p_c, p_b - p_c, p_d - p_c]``. The ranks depend only on the
+    graph, so the value does not depend on how atoms are numbered; a determinant
+    is unchanged by rotations and translations and changes sign under a
+    reflection, so mirror-image conformers get opposite signs. Other atoms get
+    0.
 
     Raises:
         TypeError: ``molecule`` is not an RDKit ``Mol``.
         ValueError: the molecule has no conformer (no coordinates).
     """
     if not isinstance(molecule, Chem.Mol):
-        raise TypeError(f"molecule must be an RDKit Mol, got {type(molecule).__name__}")
+        raise TypeError(
+            f"molecule must be an RDKit Mol, got {type(molecule).__name__}"
+        )
     if molecule.GetNumConformers() == 0:
-        raise ValueError("molecule has no conformer; embed 3-D coordinates first")
+        raise ValueError(
+            "molecule has no conformer; embed 3-D coordinates first"
+        )
     positions = molecule.GetConformer(conf_id).GetPositions()
-    ranks = list(Chem.CanonicalRankAtoms(molecule, breakTies=False, includeChirality=False))
+    ranks = list(
+        Chem.CanonicalRankAtoms(
+            molecule, breakTies=False, includeChirality=False
+        )
+    )
     volumes = np.zeros(molecule.GetNumAtoms())
     for atom in molecule.GetAtoms():
         neighbours = [n.GetIdx() for n in atom.GetNeighbors()]
-        if len(neighbours) < 3 or len({ranks[n] for n in neighbours}) < len(neighbours):
+        if len(neighbours) < 3 or len({ranks[n] for n in neighbours}) < len(
+            neighbours
+        ):
             continue
         a, b, d = sorted(neighbours, key=lambda n: ranks[n], reverse=True)[:3]
         centre = positions[atom.GetIdx()]
-        volumes[atom.GetIdx()] = np.linalg.det(np.stack([positions[a] - centre,
-                                                         positions[b] - centre,
-                                                         positions[d] - centre]))
+        volumes[atom.GetIdx()] = np.linalg.det(
+            np.stack(
+                [
+                    positions[a] - centre,
+                    positions[b] - centre,
+                    positions[d] - centre,
+                ]
+            )
+        )
     return volumes

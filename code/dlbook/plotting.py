@@ -15,7 +15,15 @@ from cycler import cycler
 
 __all__ = ["PALETTE", "HOUSE_STYLE", "subplots", "use_house_style"]
 
-PALETTE = ("#1f5f8b", "#d1495b", "#2e933c", "#edae49", "#6b4c9a", "#00798c", "#8d6a3f")
+PALETTE = (
+    "#1f5f8b",
+    "#d1495b",
+    "#2e933c",
+    "#edae49",
+    "#6b4c9a",
+    "#00798c",
+    "#8d6a3f",
+)
 """The colour cycle, chosen to stay distinguishable in grey-scale print."""
 
 HOUSE_STYLE: dict[str, Any] = {
@@ -43,8 +51,14 @@ def use_house_style() -> None:
     mpl.style.use(HOUSE_STYLE)
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None,
-             height: float | None = None, **kwargs: Any) -> tuple[Any, Any]:
+def subplots(
+    nrows: int = 1,
+    ncols: int = 1,
+    *,
+    width: float | None = None,
+    height: float | None = None,
+    **kwargs: Any,
+) -> tuple[Any, Any]:
     """``plt.subplots`` in the house style, sized per panel.
 
     ``width`` and ``height`` are the size of one panel in inches (defaults
@@ -52,10 +66,20 @@ def subplots(nrows: int = 1, ncols: int = 1, *, width: float | None = None,
     ``constrained_layout`` so labels never overlap.
     """
     if nrows < 1 or ncols < 1:
-        raise ValueError(f"need at least one row and one column, got {nrows}x{ncols}")
+        raise ValueError(
+            f"need at least one row and one column, got {nrows}x{ncols}"
+        )
     use_house_style()
     base_w, base_h = HOUSE_STYLE["figure.figsize"]
-    panel_w = width if width is not None else (base_w if ncols == 1 else base_w * 0.7)
-    panel_h = height if height is not None else (base_h if nrows == 1 else base_h * 0.8)
+    panel_w = (
+        width if width is not None else (base_w if ncols == 1 else base_w * 0.7)
+    )
+    panel_h = (
+        height
+        if height is not None
+        else (base_h if nrows == 1 else base_h * 0.8)
+    )
     kwargs.setdefault("layout", "constrained")
-    return plt.subplots(nrows, ncols, figsize=(panel_w * ncols, panel_h * nrows), **kwargs)
+    return plt.subplots(
+        nrows, ncols, figsize=(panel_w * ncols, panel_h * nrows), **kwargs
+    )

@@ -73,7 +73,8 @@ def profile() -> str:
 
 
 def budget(*, quick: T, full: T) -> T:
-    """Pick the value for the current profile, e.g. ``budget(quick=500, full=60_000)``."""
+    """Pick the value for the current profile, e.g.
+    ``budget(quick=500, full=60_000)``."""
     return full if profile() == "full" else quick
 
 
@@ -82,7 +83,8 @@ def seed_everything(seed: int) -> None:
 
     Raises:
         TypeError: ``seed`` is not an integer.
-        ValueError: ``seed`` is negative or does not fit in 32 bits (NumPy's limit).
+        ValueError: ``seed`` is negative or does not fit in 32 bits (NumPy's
+            limit).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
@@ -96,7 +98,8 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def global_rng_preserved() -> Iterator[None]:
-    """Run a block and then put Python's, NumPy's and torch's global generators back.
+    """Run a block and then put Python's, NumPy's and torch's global generators
+    back.
 
     torch's CPU generator and, when CUDA is available, every GPU's generator
     are restored (``torch.random.fork_rng``), as are ``random``'s and
@@ -104,7 +107,11 @@ def global_rng_preserved() -> Iterator[None]:
     caller's random streams continue as if it had not run.
     """
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    devices = (
+        list(range(torch.cuda.device_count()))
+        if torch.cuda.is_available()
+        else []
+    )
     try:
         with torch.random.fork_rng(devices=devices):
             yield
@@ -114,7 +121,8 @@ def global_rng_preserved() -> Iterator[None]:
 
 
 def preserves_global_rng(fn: Callable[P, T]) -> Callable[P, T]:
-    """Make a function with a ``seed`` argument independent of, and harmless to, global state.
+    """Make a function with a ``seed`` argument independent of, and harmless to,
+    global state.
 
     The book's seeded functions draw from their own generators where they
     can, but some pieces of PyTorch draw from the global one (dropout layers,
@@ -143,7 +151,8 @@ def preserves_global_rng(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def describe() -> str:
-    """One line: device (with its name), profile, and the versions that matter."""
+    """One line: device (with its name), profile, and the versions that
+    matter."""
     dev = device()
     if dev.type == "cuda":
         where = f"cuda ({torch.cuda.get_device_name(dev)})"
@@ -152,19 +161,27 @@ def describe() -> str:
     else:
         where = f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
     return (
-        f"ran on {where} · profile {profile()} · "
-        f"python {platform.python_version()} · torch {torch.__version__} · numpy {np.__version__}"
+        f"ran on {where} · profile {profile()} · python "
+        f"{platform.python_version()} · torch {torch.__version__} · numpy "
+        f"{np.__version__}"
     )
 
 
-def run_times(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls.
+def run_times(
+    fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1
+) -> list[float]:
+    """Wall-clock seconds of ``repeats`` calls of ``fn()``, after ``warmup``
+    untimed calls.
 
     Synchronizes CUDA around each call so GPU work is timed, not just queued.
     """
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+        raise ValueError(
+            f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}"
+        )
+    sync = (
+        torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    )
     for _ in range(warmup):
         fn()
     times = []
@@ -177,27 +194,39 @@ def run_times(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) ->
     return times
 
 
-def median_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
+def median_time(
+    fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1
+) -> float:
     """Median of :func:`run_times`: the typical cost of a call."""
     return float(np.median(run_times(fn, repeats=repeats, warmup=warmup)))
 
 
-def best_time(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1) -> float:
-    """Minimum of :func:`run_times`: the cost with the least interference from other work."""
+def best_time(
+    fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1
+) -> float:
+    """Minimum of :func:`run_times`: the cost with the least interference from
+    other work."""
     return min(run_times(fn, repeats=repeats, warmup=warmup))
 
 
-def loglog_slope(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Least-squares slope of ``log y`` against ``log x``: the exponent ``a`` in ``y ~ x**a``.
+def loglog_slope(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
+) -> float:
+    """Least-squares slope of ``log y`` against ``log x``: the exponent ``a`` in
+    ``y ~ x**a``.
 
     The way the book reads a measured cost off a log-log plot.
 
     Raises:
-        ValueError: fewer than two points, unequal lengths, or a value that is not positive.
+        ValueError: fewer than two points, unequal lengths, or a value that is
+            not positive.
     """
     xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if xs.shape != ys.shape or xs.ndim != 1 or len(xs) < 2:
-        raise ValueError(f"need two 1-D sequences of equal length >= 2, got shapes {xs.shape}, {ys.shape}")
+        raise ValueError(
+            "need two 1-D sequences of equal length >= 2, got shapes "
+            f"{xs.shape}, {ys.shape}"
+        )
     if not (np.all(xs > 0) and np.all(ys > 0)):
         raise ValueError("loglog_slope needs positive x and y values")
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])

@@ -7,10 +7,19 @@ own submodule, re-exported here.
 """
 
 from dlbook.data.karate import KarateClub, karate_club
-from dlbook.data.random_graphs import random_graph, random_regular_edge_index, random_regular_graph
+from dlbook.data.random_graphs import (
+    random_graph,
+    random_regular_edge_index,
+    random_regular_graph,
+)
 from dlbook.data.solubility import load_solubility, train_validation_split
 from dlbook.data.synthetic import AutoencoderData, autoencoder_data
-from dlbook.data.vision import ImageDataset, data_root, handwritten_digits, load_torchvision
+from dlbook.data.vision import (
+    ImageDataset,
+    data_root,
+    handwritten_digits,
+    load_torchvision,
+)
 
 __all__ = [
     "AutoencoderData",

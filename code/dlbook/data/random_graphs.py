@@ -1,4 +1,5 @@
-"""Seeded random graphs as binary adjacency matrices (generated with networkx)."""
+"""Seeded random graphs as binary adjacency matrices (generated with
+networkx)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import torch
 __all__ = ["random_graph", "random_regular_edge_index", "random_regular_graph"]
 
 
-def random_graph(n: int, p: float, *, directed: bool = False, self_loops: bool = False,
-                 seed: int = 0) -> np.ndarray:
+def random_graph(
+    n: int,
+    p: float,
+    *,
+    directed: bool = False,
+    self_loops: bool = False,
+    seed: int = 0,
+) -> np.ndarray:
     """Adjacency (int64, n x n) of an Erdos-Renyi graph G(n, p).
 
     Undirected graphs give a symmetric matrix; ``self_loops=True`` also draws
@@ -32,21 +39,35 @@ def random_regular_graph(n: int, degree: int, *, seed: int = 0) -> np.ndarray:
     """Adjacency (int64, n x n) of a random undirected ``degree``-regular graph.
 
     Raises:
-        ValueError: no such graph exists (``n * degree`` odd or ``degree >= n``).
+        ValueError: no such graph exists (``n * degree`` odd or
+            ``degree >= n``).
     """
-    return nx.to_numpy_array(_regular(n, degree, seed), nodelist=range(n), dtype=np.int64)
+    return nx.to_numpy_array(
+        _regular(n, degree, seed), nodelist=range(n), dtype=np.int64
+    )
 
 
-def random_regular_edge_index(n: int, degree: int, *, seed: int = 0) -> torch.Tensor:
-    """Edge list ``[2, n * degree]`` (each undirected edge both ways) of a random regular graph.
+def random_regular_edge_index(
+    n: int, degree: int, *, seed: int = 0
+) -> torch.Tensor:
+    """Edge list ``[2, n * degree]`` (each undirected edge both ways) of a
+    random regular graph.
 
-    The sparse form of :func:`random_regular_graph`, for graphs too large for a dense matrix.
+    The sparse form of :func:`random_regular_graph`, for graphs too large for a
+    dense matrix.
     """
-    edges = torch.tensor(list(_regular(n, degree, seed).edges()), dtype=torch.long).reshape(-1, 2).T
+    edges = (
+        torch.tensor(list(_regular(n, degree, seed).edges()), dtype=torch.long)
+        .reshape(-1, 2)
+        .T
+    )
     return torch.cat([edges, edges.flip(0)], dim=1)
 
 
 def _regular(n: int, degree: int, seed: int) -> nx.Graph:
     if degree < 0 or degree >= n or (n * degree) % 2:
-        raise ValueError(f"no {degree}-regular graph on {n} nodes (need 0 <= degree < n, n*degree even)")
+        raise ValueError(
+            f"no {degree}-regular graph on {n} nodes (need 0 <= degree < n, "
+            "n*degree even)"
+        )
     return nx.random_regular_graph(degree, n, seed=seed)

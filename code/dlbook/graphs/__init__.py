@@ -1,5 +1,6 @@
 """Graphs as matrices: walk counting, normalized adjacency, message passing,
-a GCN layer with a hand-written backward pass, aggregation and colour refinement.
+a GCN layer with a hand-written backward pass, aggregation and colour
+refinement.
 
 Conventions used throughout the book:
 
@@ -11,12 +12,16 @@ Conventions used throughout the book:
 The package is split along the book's chapters; every public name is
 re-exported here, so ``from dlbook.graphs import gcn_layer`` works:
 
-* :mod:`dlbook.graphs.walks`: walk counting and linear message passing (path-counting);
-* :mod:`dlbook.graphs.message_passing`: edge lists, sum aggregation, direction-aware
-  layers, the permutation test (path-counting, gnn-layers);
-* :mod:`dlbook.graphs.gcn`: normalization and the GCN layer, dense or sparse (karate-club);
-* :mod:`dlbook.graphs.aggregation`: generic and approximate aggregation (aggregation-power);
-* :mod:`dlbook.graphs.refinement`: colour refinement and unfolding trees (aggregation-power).
+* :mod:`dlbook.graphs.walks`: walk counting and linear message passing
+  (path-counting);
+* :mod:`dlbook.graphs.message_passing`: edge lists, sum aggregation,
+  direction-aware layers, the permutation test (path-counting, gnn-layers);
+* :mod:`dlbook.graphs.gcn`: normalization and the GCN layer, dense or sparse
+  (karate-club);
+* :mod:`dlbook.graphs.aggregation`: generic and approximate aggregation
+  (aggregation-power);
+* :mod:`dlbook.graphs.refinement`: colour refinement and unfolding trees
+  (aggregation-power).
 """
 
 from dlbook.graphs.aggregation import (

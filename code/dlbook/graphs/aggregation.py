@@ -1,5 +1,6 @@
-"""Aggregation: exact, from the generic form f(sum g(h)), smooth approximations of
-the max, and the message-passing constructions of the aggregation-power chapter.
+"""Aggregation: exact, from the generic form f(sum g(h)), smooth approximations
+of the max, and the message-passing constructions of the aggregation-power
+chapter.
 
 Graph kinds: as in :mod:`dlbook.graphs.message_passing`, an ``edge_index
 [2, E]`` that may be directed, repeat edges (a repeated edge counts twice in
@@ -10,7 +11,7 @@ contain self-loops; nodes without in-neighbours get 0.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -30,12 +31,16 @@ __all__ = [
 ]
 
 
-def scatter_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
-                      how: Literal["sum", "mean", "max"]) -> torch.Tensor:
-    """Exact neighbourhood sum, mean or (element-wise) max over edges ``i -> j``.
+def scatter_aggregate(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    how: Literal["sum", "mean", "max"],
+) -> torch.Tensor:
+    """Exact neighbourhood sum, mean or (element-wise) max over edges
+    ``i -> j``.
 
-    The reference for the generic constructions, via ``torch.Tensor.scatter_reduce``.
-    A node without in-neighbours gets 0.
+    The reference for the generic constructions, via
+    ``torch.Tensor.scatter_reduce``. A node without in-neighbours gets 0.
     """
     _check_edges(edge_index, features)
     reduce = {"sum": "sum", "mean": "mean", "max": "amax"}.get(how)
@@ -43,29 +48,43 @@ def scatter_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
         raise ValueError(f"how must be 'sum', 'mean' or 'max', got {how!r}")
     index = edge_index[1].unsqueeze(1).expand(-1, features.shape[1])
     out = torch.zeros_like(features)
-    return out.scatter_reduce(0, index, features[edge_index[0]], reduce=reduce, include_self=False)
+    return out.scatter_reduce(
+        0, index, features[edge_index[0]], reduce=reduce, include_self=False
+    )
 
 
-def generic_aggregate(edge_index: torch.Tensor, features: torch.Tensor,
-                      f: Callable[[torch.Tensor], torch.Tensor],
-                      g: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def generic_aggregate(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    f: Callable[[torch.Tensor], torch.Tensor],
+    g: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """The generic aggregation ``out[j] = f(sum over edges i -> j of g(h_i))``.
 
     ``g`` maps the ``[nodes, m]`` features row-wise to ``[nodes, m']``; ``f``
-    maps the ``[nodes, m']`` sums row-wise. ``f`` sees only the sum, never the node.
+    maps the ``[nodes, m']`` sums row-wise. ``f`` sees only the sum, never the
+    node.
     """
     _check_edges(edge_index, features)
     if not callable(f) or not callable(g):
         raise TypeError("f and g must be callables acting row-wise on tensors")
     encoded = g(features)
-    if (not isinstance(encoded, torch.Tensor) or encoded.ndim != 2
-            or encoded.shape[0] != features.shape[0]):
-        raise ValueError("g must return a [nodes, channels] tensor, one row per node")
+    if (
+        not isinstance(encoded, torch.Tensor)
+        or encoded.ndim != 2
+        or encoded.shape[0] != features.shape[0]
+    ):
+        raise ValueError(
+            "g must return a [nodes, channels] tensor, one row per node"
+        )
     return f(sum_aggregate(edge_index, encoded))
 
 
-def mean_aggregate_generic(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    """Mean aggregation as ``f(sum g(h))``: ``g(h) = (h, 1)``, ``f(s, c) = s / c`` (0 when c = 0)."""
+def mean_aggregate_generic(
+    edge_index: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
+    """Mean aggregation as ``f(sum g(h))``: ``g(h) = (h, 1)``,
+    ``f(s, c) = s / c`` (0 when c = 0)."""
 
     def g(h: torch.Tensor) -> torch.Tensor:
         return torch.cat([h, torch.ones_like(h[:, :1])], dim=1)
@@ -80,16 +99,25 @@ def mean_aggregate_generic(edge_index: torch.Tensor, features: torch.Tensor) -> 
 _MAX_METHODS = ("logsumexp", "power")
 
 
-def approx_max_aggregate(edge_index: torch.Tensor, features: torch.Tensor, sharpness: float, *,
-                         method: Literal["logsumexp", "power"] = "logsumexp",
-                         bound: float | None = None) -> torch.Tensor:
-    """Element-wise max over in-neighbours, approximated in the form ``f(sum g(h))``.
+def approx_max_aggregate(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    sharpness: float,
+    *,
+    method: Literal["logsumexp", "power"] = "logsumexp",
+    bound: float | None = None,
+) -> torch.Tensor:
+    """Element-wise max over in-neighbours, approximated in the form
+    ``f(sum g(h))``.
 
-    * ``"logsumexp"``: ``g(h) = exp(t h)``, ``f(s) = log(s) / t`` with ``t = sharpness``;
-      overestimates the max by at most ``log(n) / t`` for ``n`` neighbours.
-    * ``"power"``: for features in ``[-C, C]`` (``bound = C``), ``g(h) = (h + C)**p``,
-      ``f(s) = s**(1/p) - C`` with ``p = sharpness >= 1``: an L^p norm of shifted,
-      non-negative values; overestimates by at most ``(n**(1/p) - 1) * 2C``.
+    * ``"logsumexp"``: ``g(h) = exp(t h)``, ``f(s) = log(s) / t`` with
+      ``t = sharpness``; overestimates the max by at most ``log(n) / t`` for
+      ``n`` neighbours.
+    * ``"power"``: for features in ``[-C, C]`` (``bound = C``),
+      ``g(h) = (h + C)**p``,
+      ``f(s) = s**(1/p) - C`` with ``p = sharpness >= 1``: an L^p norm of
+      shifted, non-negative values; overestimates by at most
+      ``(n**(1/p) - 1) * 2C``.
 
     Both ``g`` also emit a constant 1 so that ``f`` can return 0 for a node
     without neighbours. See :func:`approx_max_error_bound`.
@@ -105,32 +133,52 @@ def approx_max_aggregate(edge_index: torch.Tensor, features: torch.Tensor, sharp
             ``"power"``, or ``exp`` would overflow the features' dtype.
     """
     _check_edges(edge_index, features)
-    if not (isinstance(sharpness, (int, float)) and 0 < sharpness < float("inf")):
-        raise ValueError(f"sharpness must be a positive finite number, got {sharpness!r}")
+    if not (
+        isinstance(sharpness, (int, float)) and 0 < sharpness < float("inf")
+    ):
+        raise ValueError(
+            f"sharpness must be a positive finite number, got {sharpness!r}"
+        )
     if method not in _MAX_METHODS:
-        raise ValueError(f"method must be 'logsumexp' or 'power', got {method!r}")
+        raise ValueError(
+            f"method must be 'logsumexp' or 'power', got {method!r}"
+        )
     largest = float(features.detach().abs().max()) if features.numel() else 0.0
     if method == "power":
         if bound is None or not bound > 0:
-            raise ValueError("method 'power' needs bound = C > 0 with every feature in [-C, C]")
+            raise ValueError(
+                "method 'power' needs bound = C > 0 with every feature in "
+                "[-C, C]"
+            )
         if largest > bound:
-            raise ValueError(f"features must lie in [-bound, bound] = [-{bound}, {bound}], "
-                             f"found |h| = {largest:.4g}")
+            raise ValueError(
+                f"features must lie in [-bound, bound] = [-{bound}, {bound}], "
+                f"found |h| = {largest:.4g}"
+            )
         if sharpness < 1:
-            raise ValueError(f"method 'power' needs sharpness p >= 1 (an L^p norm), got {sharpness}")
+            raise ValueError(
+                "method 'power' needs sharpness p >= 1 (an L^p norm), got "
+                f"{sharpness}"
+            )
         shift = float(bound)
 
         def encode(x: torch.Tensor) -> torch.Tensor:
-            return x.clamp(min=0) ** sharpness            # x >= 0 up to round-off
+            return x.clamp(min=0) ** sharpness  # x >= 0 up to round-off
 
         def decode(s: torch.Tensor) -> torch.Tensor:
-            # s**(1/p) has an infinite slope at s = 0; take the subgradient 0 there.
+            # s**(1/p) has an infinite slope at s = 0; take the subgradient 0
+            # there.
             positive = s > 0
-            return torch.where(positive, torch.where(positive, s, 1.0) ** (1 / sharpness), 0.0)
+            return torch.where(
+                positive, torch.where(positive, s, 1.0) ** (1 / sharpness), 0.0
+            )
     else:
         if sharpness * largest > np.log(torch.finfo(features.dtype).max) - 10:
-            raise ValueError(f"sharpness {sharpness} is too large for |h| up to {largest:.4g}: "
-                             f"exp(sharpness * h) would overflow {features.dtype}")
+            raise ValueError(
+                f"sharpness {sharpness} is too large for |h| up to "
+                f"{largest:.4g}: exp(sharpness * h) would overflow "
+                f"{features.dtype}"
+            )
         shift = 0.0
 
         def encode(x: torch.Tensor) -> torch.Tensor:
@@ -150,10 +198,15 @@ def approx_max_aggregate(edge_index: torch.Tensor, features: torch.Tensor, sharp
     return generic_aggregate(edge_index, features, f, g)
 
 
-def approx_max_error_bound(degree: int | np.ndarray, sharpness: float, *,
-                           method: Literal["logsumexp", "power"] = "logsumexp",
-                           bound: float | None = None) -> float | np.ndarray:
-    """Worst-case overestimate of :func:`approx_max_aggregate` for ``degree`` neighbours.
+def approx_max_error_bound(
+    degree: int | np.ndarray,
+    sharpness: float,
+    *,
+    method: Literal["logsumexp", "power"] = "logsumexp",
+    bound: float | None = None,
+) -> float | np.ndarray:
+    """Worst-case overestimate of :func:`approx_max_aggregate` for ``degree``
+    neighbours.
 
     ``log(n) / t`` for ``"logsumexp"``, ``(n**(1/p) - 1) * 2C`` for ``"power"``;
     0 for a node without neighbours. The approximation is never below the max.
@@ -164,7 +217,9 @@ def approx_max_error_bound(degree: int | np.ndarray, sharpness: float, *,
     if not sharpness > 0:
         raise ValueError(f"sharpness must be positive, got {sharpness!r}")
     if method not in _MAX_METHODS:
-        raise ValueError(f"method must be 'logsumexp' or 'power', got {method!r}")
+        raise ValueError(
+            f"method must be 'logsumexp' or 'power', got {method!r}"
+        )
     safe = np.maximum(n, 1.0)
     if method == "logsumexp":
         result = np.log(safe) / sharpness
@@ -175,9 +230,12 @@ def approx_max_error_bound(degree: int | np.ndarray, sharpness: float, *,
     return float(result) if result.ndim == 0 else result
 
 
-def message_passing_distances(edge_index: torch.Tensor, features: torch.Tensor,
-                              aggregation: Literal["generic", "max", "mean"],
-                              rounds: int) -> torch.Tensor:
+def message_passing_distances(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    aggregation: Literal["generic", "max", "mean"],
+    rounds: int,
+) -> torch.Tensor:
     """Shortest-path distances to the marked node, computed by message passing.
 
     ``features[:, 0]`` is 0 at the marked node and 1 elsewhere (the problem's
@@ -190,37 +248,62 @@ def message_passing_distances(edge_index: torch.Tensor, features: torch.Tensor,
     """
     _check_edges(edge_index, features)
     if aggregation not in ("generic", "max", "mean"):
-        raise ValueError(f"aggregation must be 'generic', 'max' or 'mean', got {aggregation!r}")
+        raise ValueError(
+            "aggregation must be 'generic', 'max' or 'mean', got "
+            f"{aggregation!r}"
+        )
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
+        raise ValueError(
+            f"rounds must be a non-negative integer, got {rounds!r}"
+        )
     reached, counter = _distance_start(features)
     for _ in range(rounds):
-        reached, counter = _distance_round(edge_index, reached, counter, aggregation)
+        reached, counter = _distance_round(
+            edge_index, reached, counter, aggregation
+        )
     return counter.squeeze(1).long()
 
 
-def _distance_start(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _distance_start(
+    features: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     marks = features[:, :1]
     if not ((marks == 0) | (marks == 1)).all() or int((marks == 0).sum()) != 1:
-        raise ValueError("features[:, 0] must be 0 at exactly one node (the marked one) and 1 elsewhere")
+        raise ValueError(
+            "features[:, 0] must be 0 at exactly one node (the marked one) "
+            "and 1 elsewhere"
+        )
     reached = (1 - marks).double()
     return reached, torch.zeros_like(reached)
 
 
-def _distance_round(edge_index: torch.Tensor, reached: torch.Tensor, counter: torch.Tensor,
-                    aggregation: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """One round of the distance layer: count an unreached round, then hear the neighbours."""
+def _distance_round(
+    edge_index: torch.Tensor,
+    reached: torch.Tensor,
+    counter: torch.Tensor,
+    aggregation: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One round of the distance layer: count an unreached round, then hear the
+    neighbours."""
     if aggregation == "generic":
-        heard = generic_aggregate(edge_index, reached, lambda s: (s > 0).double(), lambda h: h)
+        heard = generic_aggregate(
+            edge_index, reached, lambda s: (s > 0).double(), lambda h: h
+        )
     else:
-        heard = (scatter_aggregate(edge_index, reached, aggregation) > 0).double()  # type: ignore[arg-type]
+        how = cast(Literal["sum", "mean", "max"], aggregation)
+        heard = (scatter_aggregate(edge_index, reached, how) > 0).double()
     return torch.maximum(reached, heard), counter + (1 - reached)
 
 
-def distances_until_stable(edge_index: torch.Tensor, features: torch.Tensor,
-                           aggregation: Literal["generic", "max", "mean"], *,
-                           max_rounds: int | None = None) -> tuple[torch.Tensor, int]:
-    """The layer of :func:`message_passing_distances`, run until no node's state changes.
+def distances_until_stable(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    aggregation: Literal["generic", "max", "mean"],
+    *,
+    max_rounds: int | None = None,
+) -> tuple[torch.Tensor, int]:
+    """The layer of :func:`message_passing_distances`, run until no node's state
+    changes.
 
     This is the "run the shared layer until its output stops changing"
     convention: the depth is not chosen for the graph, the layer stops by
@@ -230,30 +313,49 @@ def distances_until_stable(edge_index: torch.Tensor, features: torch.Tensor,
     distance from the marked node.
 
     Raises:
-        ValueError: as :func:`message_passing_distances`; ``max_rounds`` (default:
-            the number of nodes) not a non-negative integer, or the state still
-            changing after ``max_rounds`` rounds (a node the mark cannot reach).
+        ValueError: as :func:`message_passing_distances`; ``max_rounds``
+            (default: the number of nodes) not a non-negative integer, or the
+            state still changing after ``max_rounds`` rounds (a node the mark
+            cannot reach).
     """
     _check_edges(edge_index, features)
     if aggregation not in ("generic", "max", "mean"):
-        raise ValueError(f"aggregation must be 'generic', 'max' or 'mean', got {aggregation!r}")
+        raise ValueError(
+            "aggregation must be 'generic', 'max' or 'mean', got "
+            f"{aggregation!r}"
+        )
     limit = features.shape[0] if max_rounds is None else max_rounds
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"max_rounds must be a non-negative integer or None, got {max_rounds!r}")
+        raise ValueError(
+            "max_rounds must be a non-negative integer or None, got "
+            f"{max_rounds!r}"
+        )
     reached, counter = _distance_start(features)
     for rounds in range(limit + 1):
-        new_reached, new_counter = _distance_round(edge_index, reached, counter, aggregation)
-        if torch.equal(new_reached, reached) and torch.equal(new_counter, counter):
+        new_reached, new_counter = _distance_round(
+            edge_index, reached, counter, aggregation
+        )
+        if torch.equal(new_reached, reached) and torch.equal(
+            new_counter, counter
+        ):
             return counter.squeeze(1).long(), rounds
         reached, counter = new_reached, new_counter
-    raise ValueError(f"the state still changes after max_rounds = {limit} rounds "
-                     "(is every node connected to the marked one?)")
+    raise ValueError(
+        f"the state still changes after max_rounds = {limit} rounds (is every "
+        "node connected to the marked one?)"
+    )
 
 
-def shared_layer_readouts(edge_index: torch.Tensor, features: torch.Tensor,
-                          weight_self: torch.Tensor, weight_neighbours: torch.Tensor,
-                          aggregation: Literal["sum", "mean", "max"], rounds: int) -> torch.Tensor:
-    """Graph outputs of a message-passing network with one shared layer, after every round.
+def shared_layer_readouts(
+    edge_index: torch.Tensor,
+    features: torch.Tensor,
+    weight_self: torch.Tensor,
+    weight_neighbours: torch.Tensor,
+    aggregation: Literal["sum", "mean", "max"],
+    rounds: int,
+) -> torch.Tensor:
+    """Graph outputs of a message-passing network with one shared layer, after
+    every round.
 
     The layer is ``h <- tanh(h @ weight_self + AGG(h) @ weight_neighbours)``
     with ``AGG`` the neighbourhood sum, mean or max; the READOUT pools all
@@ -261,23 +363,42 @@ def shared_layer_readouts(edge_index: torch.Tensor, features: torch.Tensor,
     ``t`` is the readout after ``t`` rounds (row 0 pools the inputs). Used to
     test what a network with a given aggregator can tell apart.
 
-    Raises:
-        TypeError, ValueError: bad edges or features (see :func:`scatter_aggregate`),
-            weights that are not ``[channels, channels]``, or negative ``rounds``.
+    Raises: TypeError, ValueError: bad edges or features (see
+        :func:`scatter_aggregate`),
+            weights that are not ``[channels, channels]``, or negative
+            ``rounds``.
     """
     _check_edges(edge_index, features)
     if aggregation not in ("sum", "mean", "max"):
-        raise ValueError(f"aggregation must be 'sum', 'mean' or 'max', got {aggregation!r}")
+        raise ValueError(
+            f"aggregation must be 'sum', 'mean' or 'max', got {aggregation!r}"
+        )
     channels = features.shape[1]
-    for name, weight in (("weight_self", weight_self), ("weight_neighbours", weight_neighbours)):
-        if not isinstance(weight, torch.Tensor) or weight.shape != (channels, channels):
-            raise ValueError(f"{name} must be a [{channels}, {channels}] tensor")
+    for name, weight in (
+        ("weight_self", weight_self),
+        ("weight_neighbours", weight_neighbours),
+    ):
+        if not isinstance(weight, torch.Tensor) or weight.shape != (
+            channels,
+            channels,
+        ):
+            raise ValueError(
+                f"{name} must be a [{channels}, {channels}] tensor"
+            )
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
-    pool = {"sum": lambda h: h.sum(dim=0), "mean": lambda h: h.mean(dim=0),
-            "max": lambda h: h.amax(dim=0)}[aggregation]
+        raise ValueError(
+            f"rounds must be a non-negative integer, got {rounds!r}"
+        )
+    pool = {
+        "sum": lambda h: h.sum(dim=0),
+        "mean": lambda h: h.mean(dim=0),
+        "max": lambda h: h.amax(dim=0),
+    }[aggregation]
     h, outputs = features, [pool(features)]
     for _ in range(rounds):
-        h = torch.tanh(h @ weight_self + scatter_aggregate(edge_index, h, aggregation) @ weight_neighbours)
+        h = torch.tanh(
+            h @ weight_self
+            + scatter_aggregate(edge_index, h, aggregation) @ weight_neighbours
+        )
         outputs.append(pool(h))
     return torch.stack(outputs)

@@ -1,5 +1,5 @@
-"""The GCN layer of Kipf & Welling with a hand-written backward pass, dense or sparse
-(the karate-club chapter), its classifier and training loop.
+"""The GCN layer of Kipf & Welling with a hand-written backward pass, dense or
+sparse (the karate-club chapter), its classifier and training loop.
 
 Graph kinds: :func:`normalized_adjacency` takes undirected simple graphs as
 a 0/1 adjacency, dense (NumPy or torch) or sparse (torch COO or CSR), of any
@@ -11,7 +11,7 @@ propagation matrix ``Â``, dense, COO or CSR.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -33,65 +33,105 @@ _SPARSE_LAYOUTS = (torch.sparse_coo, torch.sparse_csr)
 
 
 def _is_sparse(value: object) -> bool:
-    """True for a torch sparse tensor of any layout (COO, CSR, CSC, BSR, BSC)."""
+    """True for a torch sparse tensor of any layout (COO, CSR, CSC, BSR,
+    BSC)."""
     return isinstance(value, torch.Tensor) and value.layout != torch.strided
 
 
-def _sparse_edges(adjacency: torch.Tensor, name: str = "adjacency") -> tuple[torch.Tensor, int]:
-    """Validate a sparse binary square adjacency; return its edges ``[2, E]`` and ``n``.
+def _sparse_edges(
+    adjacency: torch.Tensor, name: str = "adjacency"
+) -> tuple[torch.Tensor, int]:
+    """Validate a sparse binary square adjacency; return its edges ``[2, E]``
+    and ``n``.
 
     Stored zeros are dropped. A repeated edge of an uncoalesced COO tensor sums
     to 2 when coalesced and is refused like any non-binary entry.
     """
     if adjacency.layout not in _SPARSE_LAYOUTS:
-        raise TypeError(f"{name} must be dense, sparse COO or sparse CSR, got layout {adjacency.layout}")
+        raise TypeError(
+            f"{name} must be dense, sparse COO or sparse CSR, got layout "
+            f"{adjacency.layout}"
+        )
     if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {tuple(adjacency.shape)}")
+        raise ValueError(
+            f"{name} must be a square matrix, got shape "
+            f"{tuple(adjacency.shape)}"
+        )
     if adjacency.dtype.is_complex:
-        raise TypeError(f"{name} must hold real numbers, got dtype {adjacency.dtype}")
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {adjacency.dtype}"
+        )
     coo = adjacency.to_sparse_coo().coalesce()
     values = coo.values()
     if not ((values == 0) | (values == 1)).all():
-        raise ValueError(f"{name} must be binary: every stored entry 0 or 1 "
-                         "(repeated edges of a COO tensor add up when coalesced)")
+        raise ValueError(
+            f"{name} must be binary: every stored entry 0 or 1 (repeated "
+            "edges of a COO tensor add up when coalesced)"
+        )
     return coo.indices()[:, values != 0], adjacency.shape[0]
 
 
 _NOT_SYMMETRIC = (
-    "adjacency must be symmetric (an undirected graph): the symmetric normalization "
-    "D^-1/2 (A + I) D^-1/2 propagates against the edges of a directed graph. For a "
-    "directed graph add the reverse edges (A + A.T, clipped to 1), or use "
-    "DirectedMessagePassing, which follows the edges"
+    "adjacency must be symmetric (an undirected graph): the symmetric "
+    "normalization D^-1/2 (A + I) D^-1/2 propagates against the edges of a "
+    "directed graph. For a directed graph add the reverse edges (A + A.T, "
+    "clipped to 1), or use DirectedMessagePassing, which follows the edges"
 )
 
 
-def _normalized_sparse(adjacency: torch.Tensor, self_loops: bool) -> torch.Tensor:
-    """:func:`normalized_adjacency` for a torch sparse COO or CSR ``adjacency``; same layout out."""
+def _normalized_sparse(
+    adjacency: torch.Tensor, self_loops: bool
+) -> torch.Tensor:
+    """:func:`normalized_adjacency` for a torch sparse COO or CSR ``adjacency``;
+    same layout out."""
     edges, n = _sparse_edges(adjacency)
-    flipped = torch.sparse_coo_tensor(edges.flip(0), torch.ones(edges.shape[1]), (n, n),
-                                      check_invariants=False).coalesce().indices()
+    flipped = (
+        torch.sparse_coo_tensor(
+            edges.flip(0),
+            torch.ones(edges.shape[1]),
+            (n, n),
+            check_invariants=False,
+        )
+        .coalesce()
+        .indices()
+    )
     if not torch.equal(edges, flipped):
         raise ValueError(_NOT_SYMMETRIC)
     if self_loops:
         if bool((edges[0] == edges[1]).any()):
             raise ValueError(
-                "adjacency already has self-loops; pass self_loops=False to normalize it as it is"
+                "adjacency already has self-loops; pass self_loops=False to "
+                "normalize it as it is"
             )
         loops = torch.arange(n, device=edges.device).expand(2, n)
         edges = torch.cat([edges, loops], dim=1)
     ones = torch.ones(edges.shape[1], dtype=torch.float64, device=edges.device)
-    degree = torch.zeros(n, dtype=torch.float64, device=edges.device).index_add_(0, edges[0], ones)
+    degree = torch.zeros(
+        n, dtype=torch.float64, device=edges.device
+    ).index_add_(0, edges[0], ones)
     inv_sqrt = torch.where(degree > 0, degree.clamp(min=1).rsqrt(), 0.0)
-    dtype = adjacency.dtype if adjacency.dtype.is_floating_point else torch.get_default_dtype()
+    dtype = (
+        adjacency.dtype
+        if adjacency.dtype.is_floating_point
+        else torch.get_default_dtype()
+    )
     values = (inv_sqrt[edges[0]] * inv_sqrt[edges[1]]).to(dtype)
-    result = torch.sparse_coo_tensor(edges, values, (n, n), check_invariants=False).coalesce()
-    return result.to_sparse_csr() if adjacency.layout == torch.sparse_csr else result
+    result = torch.sparse_coo_tensor(
+        edges, values, (n, n), check_invariants=False
+    ).coalesce()
+    return (
+        result.to_sparse_csr()
+        if adjacency.layout == torch.sparse_csr
+        else result
+    )
 
 
 def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
-    """Symmetrically normalized adjacency ``D^{-1/2} (A + I) D^{-1/2}`` (Kipf & Welling).
+    """Symmetrically normalized adjacency ``D^{-1/2} (A + I) D^{-1/2}`` (Kipf &
+    Welling).
 
-    With ``self_loops=False`` the identity is not added: ``D^{-1/2} A D^{-1/2}``.
+    With ``self_loops=False`` the identity is not added:
+    ``D^{-1/2} A D^{-1/2}``.
     ``D`` holds the row sums of the (self-looped) matrix; a node of degree 0
     gets 0 in place of ``0**(-1/2)``, as PyTorch Geometric does.
 
@@ -114,35 +154,43 @@ def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
         TypeError: ``adjacency`` is not an array or tensor, or a sparse layout
             other than COO and CSR.
         ValueError: ``adjacency`` is not square, binary (a repeated edge in a
-            COO tensor counts as a 2) and symmetric, or already has self-loops while
-            ``self_loops=True`` (they would be counted twice).
+            COO tensor counts as a 2) and symmetric, or already has self-loops
+            while ``self_loops=True`` (they would be counted twice).
     """
     if _is_sparse(adjacency):
-        return _normalized_sparse(adjacency, self_loops)  # type: ignore[arg-type,return-value]
+        sparse = cast(torch.Tensor, adjacency)
+        return cast(Array, _normalized_sparse(sparse, self_loops))
     values = _check_adjacency(adjacency).astype(np.float64)
     if not np.array_equal(values, values.T):
         raise ValueError(_NOT_SYMMETRIC)
     if self_loops:
         if np.any(np.diag(values)):
             raise ValueError(
-                "adjacency already has self-loops; pass self_loops=False to normalize it as it is"
+                "adjacency already has self-loops; pass self_loops=False to "
+                "normalize it as it is"
             )
         values = values + np.eye(values.shape[0])
     degree = values.sum(axis=1)
     with np.errstate(divide="ignore"):
-        inv_sqrt = np.where(degree > 0, degree ** -0.5, 0.0)
+        inv_sqrt = np.where(degree > 0, degree**-0.5, 0.0)
     result = inv_sqrt[:, None] * values * inv_sqrt[None, :]
     if isinstance(adjacency, torch.Tensor):
-        dtype = adjacency.dtype if adjacency.is_floating_point() else torch.get_default_dtype()
-        return torch.from_numpy(result).to(device=adjacency.device, dtype=dtype)  # type: ignore[return-value]
-    return result  # type: ignore[return-value]
+        dtype = (
+            adjacency.dtype
+            if adjacency.is_floating_point()
+            else torch.get_default_dtype()
+        )
+        out = torch.from_numpy(result).to(device=adjacency.device, dtype=dtype)
+        return cast(Array, out)
+    return cast(Array, result)
 
 
 _ACTIVATIONS = ("tanh", "identity")
 
 
 class GCNLayerFunction(torch.autograd.Function):
-    """``Y = act(Â X Wᵀ)`` with ``act`` tanh or the identity, forward and backward by hand.
+    """``Y = act(Â X Wᵀ)`` with ``act`` tanh or the identity, forward and
+    backward by hand.
 
     The product is associated the cheaper way: ``(Â X) Wᵀ`` when
     ``d_out >= d_in``, ``Â (X Wᵀ)`` otherwise (the sparse product then moves
@@ -156,15 +204,20 @@ class GCNLayerFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a_hat: torch.Tensor, features: torch.Tensor,  # type: ignore[override]
-                weight: torch.Tensor, use_tanh: bool) -> torch.Tensor:
+    def forward(
+        ctx,
+        a_hat: torch.Tensor,
+        features: torch.Tensor,  # type: ignore[override]
+        weight: torch.Tensor,
+        use_tanh: bool,
+    ) -> torch.Tensor:
         ctx.project_first = weight.shape[0] < weight.shape[1]
         if ctx.project_first:
-            mixed = features @ weight.T                # P = X Wᵀ
-            out = a_hat @ mixed                        # Z = Â P
+            mixed = features @ weight.T  # P = X Wᵀ
+            out = a_hat @ mixed  # Z = Â P
         else:
-            mixed = a_hat @ features                   # M = Â X
-            out = mixed @ weight.T                     # Z = M Wᵀ
+            mixed = a_hat @ features  # M = Â X
+            out = mixed @ weight.T  # Z = M Wᵀ
         if use_tanh:
             out = torch.tanh(out)
         ctx.use_tanh = use_tanh
@@ -176,23 +229,26 @@ class GCNLayerFunction(torch.autograd.Function):
         a_hat, features, weight, mixed, out = ctx.saved_tensors
         grad_z = grad_out * (1 - out * out) if ctx.use_tanh else grad_out
         grad_a = None
-        if ctx.project_first:                          # Z = Â P, P = X Wᵀ
-            grad_p = _transpose_times(a_hat, grad_z)   # dP = Âᵀ dZ
-            grad_x = grad_p @ weight                   # dX = dP W
-            grad_w = grad_p.T @ features               # dW = dPᵀ X
+        if ctx.project_first:  # Z = Â P, P = X Wᵀ
+            grad_p = _transpose_times(a_hat, grad_z)  # dP = Âᵀ dZ
+            grad_x = grad_p @ weight  # dX = dP W
+            grad_w = grad_p.T @ features  # dW = dPᵀ X
             if ctx.needs_input_grad[0]:
-                grad_a = _outer_on_pattern(a_hat, grad_z, mixed)          # dÂ = dZ Pᵀ
-        else:                                          # Z = M Wᵀ, M = Â X
-            grad_m = grad_z @ weight                   # dM = dZ W
-            grad_x = _transpose_times(a_hat, grad_m)   # dX = Âᵀ dM
-            grad_w = grad_z.T @ mixed                  # dW = dZᵀ M
+                grad_a = _outer_on_pattern(a_hat, grad_z, mixed)  # dÂ = dZ Pᵀ
+        else:  # Z = M Wᵀ, M = Â X
+            grad_m = grad_z @ weight  # dM = dZ W
+            grad_x = _transpose_times(a_hat, grad_m)  # dX = Âᵀ dM
+            grad_w = grad_z.T @ mixed  # dW = dZᵀ M
             if ctx.needs_input_grad[0]:
-                grad_a = _outer_on_pattern(a_hat, grad_m, features)       # dÂ = dM Xᵀ
+                grad_a = _outer_on_pattern(
+                    a_hat, grad_m, features
+                )  # dÂ = dM Xᵀ
         return grad_a, grad_x, grad_w, None
 
 
 def _transpose_times(a_hat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-    """``Âᵀ @ dense`` for a dense, COO or CSR ``Â``, without densifying a sparse one."""
+    """``Âᵀ @ dense`` for a dense, COO or CSR ``Â``, without densifying a sparse
+    one."""
     if a_hat.layout == torch.strided:
         return a_hat.T @ dense
     if a_hat.layout == torch.sparse_csr:
@@ -201,23 +257,34 @@ def _transpose_times(a_hat: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
     return a_hat.t() @ dense
 
 
-def _outer_on_pattern(a_hat: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """``left @ right.T`` (``[n, n]``), kept only on a sparse ``Â``'s stored entries."""
+def _outer_on_pattern(
+    a_hat: torch.Tensor, left: torch.Tensor, right: torch.Tensor
+) -> torch.Tensor:
+    """``left @ right.T`` (``[n, n]``), kept only on a sparse ``Â``'s stored
+    entries."""
     if a_hat.layout == torch.strided:
         return left @ right.T
     coo = a_hat.to_sparse_coo().coalesce()
     rows, cols = coo.indices()
     values = (left[rows] * right[cols]).sum(dim=1)
-    grad = torch.sparse_coo_tensor(coo.indices(), values, a_hat.shape, check_invariants=False)
+    grad = torch.sparse_coo_tensor(
+        coo.indices(), values, a_hat.shape, check_invariants=False
+    )
     return grad.to_sparse_csr() if a_hat.layout == torch.sparse_csr else grad
 
 
-def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
-              activation: Literal["tanh", "identity"] = "tanh") -> torch.Tensor:
-    """One graph-convolution layer ``act(Â X Wᵀ)`` (Kipf & Welling) with a hand-written backward.
+def gcn_layer(
+    a_hat: torch.Tensor,
+    features: torch.Tensor,
+    weight: torch.Tensor,
+    activation: Literal["tanh", "identity"] = "tanh",
+) -> torch.Tensor:
+    """One graph-convolution layer ``act(Â X Wᵀ)`` (Kipf & Welling) with a
+    hand-written backward.
 
-    ``a_hat`` is the ``[n, n]`` propagation matrix (e.g. :func:`normalized_adjacency`),
-    dense or sparse (COO or CSR; kept sparse in both passes, so the cost is
+    ``a_hat`` is the ``[n, n]`` propagation matrix (e.g.
+    :func:`normalized_adjacency`), dense or sparse (COO or CSR; kept sparse in
+    both passes, so the cost is
     ``O(E d + n d_in d_out)``), ``features`` the dense ``[n, d_in]`` node
     features, ``weight`` the ``[d_out, d_in]`` matrix (the layout of
     ``torch.nn.Linear``). Returns the dense ``[n, d_out]`` output.
@@ -228,85 +295,150 @@ def gcn_layer(a_hat: torch.Tensor, features: torch.Tensor, weight: torch.Tensor,
             layout other than COO and CSR.
         ValueError: shapes do not fit together, or unknown ``activation``.
     """
-    for name, value in (("a_hat", a_hat), ("features", features), ("weight", weight)):
+    for name, value in (
+        ("a_hat", a_hat),
+        ("features", features),
+        ("weight", weight),
+    ):
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}"
-                            + (f" of dtype {value.dtype}" if isinstance(value, torch.Tensor) else ""))
+            raise TypeError(
+                f"{name} must be a floating-point torch.Tensor, got "
+                f"{type(value).__name__}"
+                + (
+                    f" of dtype {value.dtype}"
+                    if isinstance(value, torch.Tensor)
+                    else ""
+                )
+            )
         if value.ndim != 2:
-            raise ValueError(f"{name} must be a matrix, got shape {tuple(value.shape)}")
-        allowed = (torch.strided, *_SPARSE_LAYOUTS) if name == "a_hat" else (torch.strided,)
+            raise ValueError(
+                f"{name} must be a matrix, got shape {tuple(value.shape)}"
+            )
+        allowed = (
+            (torch.strided, *_SPARSE_LAYOUTS)
+            if name == "a_hat"
+            else (torch.strided,)
+        )
         if value.layout not in allowed:
-            raise TypeError(f"{name} must be " + ("dense, sparse COO or sparse CSR"
-                            if name == "a_hat" else "a dense tensor") + f", got layout {value.layout}")
+            raise TypeError(
+                f"{name} must be "
+                + (
+                    "dense, sparse COO or sparse CSR"
+                    if name == "a_hat"
+                    else "a dense tensor"
+                )
+                + f", got layout {value.layout}"
+            )
     if not a_hat.dtype == features.dtype == weight.dtype:
-        raise TypeError(f"a_hat, features and weight must share a dtype, got "
-                        f"{a_hat.dtype}, {features.dtype}, {weight.dtype}")
+        raise TypeError(
+            "a_hat, features and weight must share a dtype, got "
+            f"{a_hat.dtype}, {features.dtype}, {weight.dtype}"
+        )
     if a_hat.shape[0] != a_hat.shape[1] or a_hat.shape[1] != features.shape[0]:
-        raise ValueError(f"a_hat must be [n, n] with n = features rows ({features.shape[0]}), "
-                         f"got {tuple(a_hat.shape)}")
+        raise ValueError(
+            "a_hat must be [n, n] with n = features rows "
+            f"({features.shape[0]}), got {tuple(a_hat.shape)}"
+        )
     if weight.shape[1] != features.shape[1]:
-        raise ValueError(f"weight must be [d_out, d_in] with d_in = {features.shape[1]} "
-                         f"feature columns, got {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight must be [d_out, d_in] with d_in = {features.shape[1]} "
+            f"feature columns, got {tuple(weight.shape)}"
+        )
     if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation must be 'tanh' or 'identity', got {activation!r}")
+        raise ValueError(
+            f"activation must be 'tanh' or 'identity', got {activation!r}"
+        )
     return GCNLayerFunction.apply(a_hat, features, weight, activation == "tanh")
 
 
 class GCNLayer(torch.nn.Module):
-    """A bias-free GCN layer ``act(Â X Wᵀ)`` whose gradient is :class:`GCNLayerFunction`'s.
+    """A bias-free GCN layer ``act(Â X Wᵀ)`` whose gradient is
+    :class:`GCNLayerFunction`'s.
 
     The weight ``[d_out, d_in]`` starts Glorot-uniform, as in Kipf & Welling.
     """
 
-    def __init__(self, d_in: int, d_out: int,
-                 activation: Literal["tanh", "identity"] = "tanh") -> None:
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        activation: Literal["tanh", "identity"] = "tanh",
+    ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r}"
+                )
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be 'tanh' or 'identity', got {activation!r}")
+            raise ValueError(
+                f"activation must be 'tanh' or 'identity', got {activation!r}"
+            )
         self.activation = activation
         self.weight = torch.nn.Parameter(torch.empty(d_out, d_in))
         torch.nn.init.xavier_uniform_(self.weight)
 
-    def forward(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, a_hat: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
         """New node features ``[n, d_out]``."""
-        return gcn_layer(a_hat, features, self.weight, self.activation)  # type: ignore[arg-type]
+        activation = cast(Literal["tanh", "identity"], self.activation)
+        return gcn_layer(a_hat, features, self.weight, activation)
 
 
 class GCNClassifier(torch.nn.Module):
-    """GCN layers with tanh (sizes ``hidden``) and a softmax (linear + bias) classifier on top.
+    """GCN layers with tanh (sizes ``hidden``) and a softmax (linear + bias)
+    classifier on top.
 
     :meth:`embed` returns the last GCN layer's output (2-D for the karate club);
     :meth:`forward` returns the class logits, whose softmax is the prediction.
     """
 
-    def __init__(self, d_in: int, hidden: tuple[int, ...] = (16, 2), num_classes: int = 2) -> None:
+    def __init__(
+        self, d_in: int, hidden: tuple[int, ...] = (16, 2), num_classes: int = 2
+    ) -> None:
         super().__init__()
         if len(hidden) == 0:
             raise ValueError("hidden must list at least one layer size")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, int)
+            or num_classes < 2
+        ):
+            raise ValueError(
+                f"num_classes must be an integer >= 2, got {num_classes!r}"
+            )
         sizes = (d_in, *hidden)
-        self.layers = torch.nn.ModuleList(GCNLayer(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.layers = torch.nn.ModuleList(
+            GCNLayer(a, b) for a, b in zip(sizes, sizes[1:])
+        )
         self.classifier = torch.nn.Linear(hidden[-1], num_classes)
 
-    def embed(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """The node representations after the last GCN layer, ``[n, hidden[-1]]``."""
+    def embed(
+        self, a_hat: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
+        """The node representations after the last GCN layer,
+        ``[n, hidden[-1]]``."""
         h = features
         for layer in self.layers:
             h = layer(a_hat, h)
         return h
 
-    def forward(self, a_hat: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, a_hat: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
         """Class logits ``[n, num_classes]``."""
         return self.classifier(self.embed(a_hat, features))
 
 
 @dataclass
 class GCNTrainingHistory:
-    """Per-epoch loss on the training nodes and accuracy on the training and evaluation nodes."""
+    """Per-epoch loss on the training nodes and accuracy on the training and
+    evaluation nodes."""
 
     loss: np.ndarray
     train_accuracy: np.ndarray
@@ -317,16 +449,29 @@ def _check_mask(mask: object, n: int, name: str) -> torch.Tensor:
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         raise TypeError(f"{name} must be a boolean torch.Tensor")
     if mask.shape != (n,):
-        raise ValueError(f"{name} must have one entry per node ({n}), got shape {tuple(mask.shape)}")
+        raise ValueError(
+            f"{name} must have one entry per node ({n}), got shape "
+            f"{tuple(mask.shape)}"
+        )
     if not mask.any():
         raise ValueError(f"{name} selects no node")
     return mask
 
 
-def train_gcn_classifier(model: GCNClassifier, a_hat: torch.Tensor, features: torch.Tensor,
-                         labels: torch.Tensor, train_mask: torch.Tensor, eval_mask: torch.Tensor,
-                         *, epochs: int, lr: float, weight_decay: float = 0.0) -> GCNTrainingHistory:
-    """Full-batch gradient descent on the mean cross entropy over the training nodes.
+def train_gcn_classifier(
+    model: GCNClassifier,
+    a_hat: torch.Tensor,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    train_mask: torch.Tensor,
+    eval_mask: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+) -> GCNTrainingHistory:
+    """Full-batch gradient descent on the mean cross entropy over the training
+    nodes.
 
     Plain gradient descent (``torch.optim.SGD`` without momentum); weight decay
     adds ``weight_decay * w`` to every parameter's gradient. Only the nodes in
@@ -339,25 +484,43 @@ def train_gcn_classifier(model: GCNClassifier, a_hat: torch.Tensor, features: to
     n = features.shape[0]
     train_mask = _check_mask(train_mask, n, "train_mask")
     eval_mask = _check_mask(eval_mask, n, "eval_mask")
-    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long or labels.shape != (n,):
-        raise TypeError(f"labels must be an int64 torch.Tensor with one entry per node ({n})")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.long
+        or labels.shape != (n,)
+    ):
+        raise TypeError(
+            "labels must be an int64 torch.Tensor with one entry per node "
+            f"({n})"
+        )
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
     if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    train_idx, eval_idx = train_mask.nonzero().squeeze(1), eval_mask.nonzero().squeeze(1)
+        raise ValueError(
+            f"weight_decay must be non-negative, got {weight_decay}"
+        )
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=lr, weight_decay=weight_decay
+    )
+    train_idx, eval_idx = (
+        train_mask.nonzero().squeeze(1),
+        eval_mask.nonzero().squeeze(1),
+    )
     train_labels = labels[train_idx]
-    history = torch.empty(3, epochs, dtype=torch.float64)   # loss, train acc, eval acc
+    history = torch.empty(
+        3, epochs, dtype=torch.float64
+    )  # loss, train acc, eval acc
     for epoch in range(epochs):
         optimizer.zero_grad()
         logits = model(a_hat, features)
-        loss = torch.nn.functional.cross_entropy(logits[train_idx], train_labels)
+        loss = torch.nn.functional.cross_entropy(
+            logits[train_idx], train_labels
+        )
         loss.backward()
         optimizer.step()
-        with torch.no_grad():   # scores of the logits the step was computed from
+        with torch.no_grad():  # scores of the logits the step was computed from
             correct = (logits.argmax(dim=1) == labels).double()
             history[0, epoch] = loss
             history[1, epoch] = correct[train_idx].mean()

@@ -29,14 +29,18 @@ __all__ = [
 
 
 def as_edge_index(adjacency: Array) -> torch.Tensor:
-    """Edge list ``[2, E]`` (sources in row 0, targets in row 1) of a binary adjacency."""
+    """Edge list ``[2, E]`` (sources in row 0, targets in row 1) of a binary
+    adjacency."""
     values = _check_adjacency(adjacency)
     src, dst = np.nonzero(values)
     return torch.from_numpy(np.stack([src, dst])).long()
 
 
-def sum_aggregate(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    """Sparse sum aggregation: ``out[j] = sum of features[i] over edges i -> j``.
+def sum_aggregate(
+    edge_index: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
+    """Sparse sum aggregation:
+    ``out[j] = sum of features[i] over edges i -> j``.
 
     One message per edge, so the work is proportional to ``E * d``: the
     quantity that sets the cost of a message-passing layer.
@@ -49,9 +53,10 @@ def sum_aggregate(edge_index: torch.Tensor, features: torch.Tensor) -> torch.Ten
 class DirectedMessagePassing(torch.nn.Module):
     """A message-passing layer that tells edge direction apart.
 
-    ``h'_j = tanh(W_self h_j + W_in * sum_{i -> j} h_i + W_out * sum_{j -> m} h_m)``:
-    messages arriving along incoming and outgoing edges get separate weights,
-    so reversing every edge changes the output. The number of weights,
+    ``h'_j = tanh(W_self h_j + W_in * sum_{i -> j} h_i``
+    ``+ W_out * sum_{j -> m} h_m)``: messages arriving along incoming and
+    outgoing edges get separate weights, so reversing every edge changes the
+    output. The number of weights,
     ``3 * d_in * d_out + d_out``, does not depend on the graph's size.
     """
 
@@ -61,19 +66,31 @@ class DirectedMessagePassing(torch.nn.Module):
         self.in_weight = torch.nn.Linear(d_in, d_out, bias=False)
         self.out_weight = torch.nn.Linear(d_in, d_out, bias=False)
 
-    def forward(self, edge_index: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """New features ``[nodes, d_out]`` from ``features [nodes, d_in]`` and edges ``[2, E]``."""
+    def forward(
+        self, edge_index: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
+        """New features ``[nodes, d_out]`` from ``features [nodes, d_in]`` and
+        edges ``[2, E]``."""
         incoming = sum_aggregate(edge_index, features)
         outgoing = sum_aggregate(edge_index.flip(0), features)
         return torch.tanh(
-            self.self_weight(features) + self.in_weight(incoming) + self.out_weight(outgoing)
+            self.self_weight(features)
+            + self.in_weight(incoming)
+            + self.out_weight(outgoing)
         )
 
 
-def is_permutation_invariant(update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                             self_state: torch.Tensor, messages: torch.Tensor, *,
-                             trials: int = 50, seed: int = 0, atol: float = 1e-10) -> bool:
-    """Does ``update(self_state, messages)`` ignore the order of the rows of ``messages``?
+def is_permutation_invariant(
+    update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    self_state: torch.Tensor,
+    messages: torch.Tensor,
+    *,
+    trials: int = 50,
+    seed: int = 0,
+    atol: float = 1e-10,
+) -> bool:
+    """Does ``update(self_state, messages)`` ignore the order of the rows of
+    ``messages``?
 
     Tries every ordering when there are at most 6 messages, else ``trials``
     random ones (seeded). ``messages`` is ``[n_i, d]``, one neighbour per row.
@@ -84,11 +101,18 @@ def is_permutation_invariant(update: Callable[[torch.Tensor, torch.Tensor], torc
         ValueError: ``messages`` is not a non-empty matrix, or ``trials < 1``.
     """
     if not callable(update):
-        raise TypeError("update must be callable as update(self_state, messages)")
-    if not isinstance(self_state, torch.Tensor) or not isinstance(messages, torch.Tensor):
+        raise TypeError(
+            "update must be callable as update(self_state, messages)"
+        )
+    if not isinstance(self_state, torch.Tensor) or not isinstance(
+        messages, torch.Tensor
+    ):
         raise TypeError("self_state and messages must be torch tensors")
     if messages.ndim != 2 or messages.shape[0] == 0:
-        raise ValueError(f"messages must be a non-empty [n_i, d] matrix, got {tuple(messages.shape)}")
+        raise ValueError(
+            "messages must be a non-empty [n_i, d] matrix, got "
+            f"{tuple(messages.shape)}"
+        )
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be a positive integer, got {trials!r}")
     n = messages.shape[0]
@@ -96,7 +120,14 @@ def is_permutation_invariant(update: Callable[[torch.Tensor, torch.Tensor], torc
         orders = [list(p) for p in permutations(range(n))]
     else:
         generator = torch.Generator().manual_seed(seed)
-        orders = [torch.randperm(n, generator=generator).tolist() for _ in range(trials)]
+        orders = [
+            torch.randperm(n, generator=generator).tolist()
+            for _ in range(trials)
+        ]
     reference = update(self_state, messages)
-    return all(torch.allclose(update(self_state, messages[order]), reference, rtol=0, atol=atol)
-               for order in orders)
+    return all(
+        torch.allclose(
+            update(self_state, messages[order]), reference, rtol=0, atol=atol
+        )
+        for order in orders
+    )

@@ -1,4 +1,5 @@
-"""Walks and linear message passing on an adjacency matrix (the path-counting chapter).
+"""Walks and linear message passing on an adjacency matrix (the path-counting
+chapter).
 
 Graph kinds accepted by every function here: a dense ``[n, n]`` adjacency
 (NumPy array or dense torch tensor; ``adjacency[i, j] = 1`` for an edge
@@ -16,7 +17,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from dlbook.graphs._validation import Array, _check_adjacency, _check_length, _like
+from dlbook.graphs._validation import (
+    Array,
+    _check_adjacency,
+    _check_length,
+    _like,
+)
 
 __all__ = [
     "count_walks",
@@ -28,7 +34,8 @@ __all__ = [
 
 
 def count_walks(adjacency: Array, k: int) -> Array:
-    """Exact number of walks of length ``k`` between every pair of nodes: ``A**k``.
+    """Exact number of walks of length ``k`` between every pair of nodes:
+    ``A**k``.
 
     Entry ``[i, j]`` counts the sequences ``i = v0, v1, ..., vk = j`` with an
     edge ``v_t -> v_{t+1}`` at every step (vertices and edges may repeat).
@@ -52,7 +59,8 @@ def count_walks(adjacency: Array, k: int) -> Array:
         result = np.linalg.matrix_power(values, k)
     elif isinstance(adjacency, torch.Tensor):
         raise OverflowError(
-            f"walk counts of length {k} can exceed int64 here; pass a NumPy array for exact big integers"
+            f"walk counts of length {k} can exceed int64 here; pass a NumPy "
+            "array for exact big integers"
         )
     else:
         result = np.linalg.matrix_power(values.astype(object), k)
@@ -60,13 +68,13 @@ def count_walks(adjacency: Array, k: int) -> Array:
 
 
 def walk_exists(adjacency: Array, k: int) -> Array:
-    """Boolean matrix ``[i, j]``: is there a walk of length exactly ``k`` from ``i`` to ``j``?
+    """Boolean matrix ``[i, j]``: is there a walk of length exactly ``k`` from
+    ``i`` to ``j``?
 
     Computed by boolean matrix powers (repeated squaring, clipped to 0/1 after
     every product, so nothing overflows).
 
-    Raises:
-        TypeError, ValueError: as :func:`count_walks`.
+    Raises: TypeError, ValueError: as :func:`count_walks`.
     """
     values = _check_adjacency(adjacency)
     k = _check_length(k)
@@ -81,7 +89,8 @@ def walk_exists(adjacency: Array, k: int) -> Array:
 
 
 def count_walks_brute_force(adjacency: Array, k: int) -> np.ndarray:
-    """Count walks of length ``k`` by listing them one by one (depth-first search).
+    """Count walks of length ``k`` by listing them one by one (depth-first
+    search).
 
     Exponential in ``k``: a reference for small graphs, independent of any
     matrix product. Returns an int64 NumPy array.
@@ -104,28 +113,41 @@ def count_walks_brute_force(adjacency: Array, k: int) -> np.ndarray:
     return counts
 
 
-def propagate(adjacency: Array, features: Array,
-              aggregation: Literal["sum", "max"] = "sum") -> Array:
-    """One layer of the weight-free GNN: node ``j`` aggregates what its in-neighbours send.
+def propagate(
+    adjacency: Array,
+    features: Array,
+    aggregation: Literal["sum", "max"] = "sum",
+) -> Array:
+    """One layer of the weight-free GNN: node ``j`` aggregates what its
+    in-neighbours send.
 
-    The weight from node ``i`` to node ``j`` is ``adjacency[i, j]``, so node ``j``
-    receives ``features[i]`` from every ``i`` with an edge ``i -> j``:
+    The weight from node ``i`` to node ``j`` is ``adjacency[i, j]``, so node
+    ``j`` receives ``features[i]`` from every ``i`` with an edge ``i -> j``:
 
-    * ``"sum"``: ``out[j] = sum_i A[i, j] * features[i]``, i.e. ``out = A.T @ features``;
-    * ``"max"``: ``out[j] = max over in-neighbours i of features[i]`` (element-wise),
-      and ``0`` for a node with no in-neighbour (the features here are counts >= 0).
+    * ``"sum"``: ``out[j] = sum_i A[i, j] * features[i]``, i.e.
+      ``out = A.T @ features``;
+    * ``"max"``: ``out[j] = max over in-neighbours i of features[i]``
+      (element-wise), and ``0`` for a node with no in-neighbour (the features
+      here are counts >= 0).
 
     Raises:
-        ValueError: unknown ``aggregation`` or ``features`` with the wrong number of rows.
+        ValueError: unknown ``aggregation`` or ``features`` with the wrong
+            number of rows.
     """
     values = _check_adjacency(adjacency)
     if aggregation not in ("sum", "max"):
-        raise ValueError(f"aggregation must be 'sum' or 'max', got {aggregation!r}")
-    feats = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
+        raise ValueError(
+            f"aggregation must be 'sum' or 'max', got {aggregation!r}"
+        )
+    feats = (
+        features.detach().cpu().numpy()
+        if isinstance(features, torch.Tensor)
+        else np.asarray(features)
+    )
     if feats.ndim != 2 or feats.shape[0] != values.shape[0]:
         raise ValueError(
-            f"features must be a matrix with one row per node ({values.shape[0]}), "
-            f"got shape {tuple(feats.shape)}"
+            "features must be a matrix with one row per node "
+            f"({values.shape[0]}), got shape {tuple(feats.shape)}"
         )
     if aggregation == "sum":
         out = values.T @ feats
@@ -138,10 +160,13 @@ def propagate(adjacency: Array, features: Array,
     return _like(out, features)  # type: ignore[return-value]
 
 
-def linear_gnn(adjacency: Array, k: int, aggregation: Literal["sum", "max"] = "sum") -> Array:
+def linear_gnn(
+    adjacency: Array, k: int, aggregation: Literal["sum", "max"] = "sum"
+) -> Array:
     """Run the weight-free GNN for ``k`` layers from one-hot inputs ``X = I``.
 
-    Row ``j`` of the result is the output of node ``j`` at layer ``k``; its entry
+    Row ``j`` of the result is the output of node ``j`` at layer ``k``; its
+    entry
     ``i`` is the number of length-``k`` walks from ``i`` to ``j`` (``"sum"``) or
     whether one exists (``"max"``).
     """

@@ -1,0 +1,165 @@
+"""Every seeded function of dlbook leaves the caller's random state alone.
+
+A function with a ``seed`` argument must give the same result for the same
+seed whatever the global generators hold, and must leave Python's, NumPy's
+and torch's global states exactly as it found them. Every such public
+function is found by introspection and must have a cheap call below, so a new
+seeded function cannot escape the check.
+"""
+
+import importlib
+import inspect
+import pkgutil
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import dlbook
+from dlbook import runtime
+
+
+def _seeded_functions():
+    found = {}
+    for info in pkgutil.walk_packages(dlbook.__path__, "dlbook."):
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:          # an extra that is not installed
+            continue
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if (inspect.isfunction(obj) and obj.__module__ == module.__name__
+                    and "seed" in inspect.signature(obj).parameters and name != "seed_everything"):
+                found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+# Each entry builds a call's inputs (which may draw from the global generators,
+# e.g. a model's initialization) and returns the call itself, to be checked.
+
+def _tiny_autoencoder_call(fn, seed):
+    from dlbook.autoencoders import Autoencoder
+
+    x = torch.randn(12, 6, generator=torch.Generator().manual_seed(1))
+    if fn.__name__ == "train_autoencoder":
+        torch.manual_seed(0)
+        model = Autoencoder(6, 2)
+        return lambda: fn(model, x, corruption="noise", epochs=1, batch_size=4, seed=seed)
+    y = (x[:, 0] > 0).long()
+    return lambda: fn(x, x, y, x, y, latent_sizes=[2], corruptions=("none", "mask"),
+                      seed=seed, epochs=1, batch_size=4)[0]
+
+
+def _tiny_molecule_call(fn, seed):
+    from dlbook.molecules import MoleculeGNN, mol_to_graph
+
+    graphs = [mol_to_graph(smiles) for smiles in ("CCO", "c1ccccc1", "CC(=O)O", "CCN")]
+    targets = np.array([0.1, -1.0, 0.5, 0.2])
+    torch.manual_seed(0)
+    model = MoleculeGNN()
+    return lambda: fn(model, graphs[:3], targets[:3], graphs[3:], targets[3:], epochs=1,
+                      batch_size=2, seed=seed)
+
+
+def _tiny_marker_call(fn, seed):
+    images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(16) % 10
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    kwargs = {"epochs": 1, "batch_size": 8} if fn.__name__ == "train_with_marker" else {}
+    return lambda: fn(model, images, labels, seed=seed, **kwargs)
+
+
+CALLS = {
+    "dlbook.autoencoders.train_autoencoder": _tiny_autoencoder_call,
+    "dlbook.autoencoders.sweep_latent_sizes": _tiny_autoencoder_call,
+    "dlbook.data.random_graphs.random_graph": lambda f, s: lambda: f(6, 0.5, seed=s),
+    "dlbook.data.random_graphs.random_regular_edge_index": lambda f, s: lambda: f(6, 2, seed=s),
+    "dlbook.data.random_graphs.random_regular_graph": lambda f, s: lambda: f(6, 2, seed=s),
+    "dlbook.data.solubility.train_validation_split": lambda f, s: lambda: f(10, seed=s),
+    "dlbook.data.synthetic.autoencoder_data": lambda f, s: lambda: f(50, dim=8, n_informative=3,
+                                                                     seed=s),
+    "dlbook.data.vision.handwritten_digits": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.graphs.message_passing.is_permutation_invariant": lambda f, s: lambda: f(
+        lambda own, msgs: own + msgs.sum(0), torch.zeros(2),
+        torch.arange(16.0).reshape(8, 2), trials=3, seed=s),
+    "dlbook.molecules.train_molecule_gnn": _tiny_molecule_call,
+    "dlbook.regularization.evaluate_marker_reliance": _tiny_marker_call,
+    "dlbook.regularization.train_dropout_regression": lambda f, s: lambda: f(
+        np.array([[10.0, 1.0]]), np.array([11.0]), 0.5, steps=5, seed=s),
+    "dlbook.regularization.train_with_marker": _tiny_marker_call,
+}
+SEEDED = _seeded_functions()
+
+
+def _states():
+    return random.getstate(), np.random.get_state(), torch.get_rng_state().clone()
+
+
+def _assert_same_states(before, after, name):
+    assert before[0] == after[0], f"{name} changed Python's global random state"
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(before[1], after[1])), \
+        f"{name} changed NumPy's global random state"
+    assert torch.equal(before[2], after[2]), f"{name} changed torch's global generator"
+
+
+def test_every_seeded_function_has_a_call_here():
+    assert set(SEEDED) <= set(CALLS), sorted(set(SEEDED) - set(CALLS))
+    assert "dlbook.autoencoders.train_autoencoder" in SEEDED
+
+
+def _as_comparable(result):
+    if isinstance(result, torch.Tensor):
+        return result.detach().double().numpy()
+    if isinstance(result, np.ndarray) or np.isscalar(result):
+        return result
+    if isinstance(result, (list, tuple)):
+        return [_as_comparable(item) for item in result]
+    if isinstance(result, dict):
+        return {key: _as_comparable(value) for key, value in result.items()}
+    if hasattr(result, "__dataclass_fields__"):
+        return {key: _as_comparable(getattr(result, key)) for key in result.__dataclass_fields__
+                if key != "seconds"}                     # wall time is not seeded
+    return repr(result)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_seeded_function_leaves_global_states_alone_and_ignores_them(name):
+    if name not in SEEDED:
+        pytest.skip(f"{name} is not importable here (extra not installed)")
+    fn, call = SEEDED[name], CALLS[name]
+    results = []
+    for global_seed in (0, 12345):
+        thunk = call(fn, 7)               # inputs are built from fixed seeds ...
+        runtime.seed_everything(global_seed)
+        before = _states()
+        results.append(_as_comparable(thunk()))
+        after = _states()                 # ... and the call leaves every global state as it was
+        _assert_same_states(before, after, name)
+    # The same seed gives the same result whatever the global generators held.
+    np.testing.assert_equal(results[0], results[1])
+
+
+def test_global_rng_preserved_restores_all_three_generators():
+    runtime.seed_everything(3)
+    before = _states()
+    with runtime.global_rng_preserved():
+        random.random(), np.random.rand(), torch.rand(1)
+        runtime.seed_everything(99)
+    _assert_same_states(before, _states(), "global_rng_preserved")
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
+    runtime.seed_everything(3)
+    assert expected == (random.random(), float(np.random.rand()), float(torch.rand(1)))
+
+
+def test_decorator_seeds_from_the_argument_and_refuses_functions_without_seed():
+    @runtime.preserves_global_rng
+    def draw(n, *, seed=0):
+        return torch.rand(n), float(np.random.rand()), random.random()
+
+    first, second = draw(3, seed=5), draw(3, seed=5)
+    assert torch.equal(first[0], second[0]) and first[1:] == second[1:]
+    assert not torch.equal(draw(3, seed=6)[0], first[0])
+    with pytest.raises(TypeError, match="has no seed parameter"):
+        runtime.preserves_global_rng(lambda n: n)
