@@ -71,6 +71,16 @@ def _tiny_marker_call(fn, seed):
     return lambda: fn(model, images, labels, seed=seed, **kwargs)
 
 
+def _tiny_train_call(fn, seed):
+    inputs = torch.rand(16, 4, generator=torch.Generator().manual_seed(3))
+    labels = torch.arange(16) % 2
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5),
+                                torch.nn.Linear(8, 2))
+    return lambda: fn(model, (inputs, labels), epochs=2, batch_size=4, seed=seed,
+                      device="cpu").train_loss
+
+
 CALLS = {
     "dlbook.autoencoders.train_autoencoder": _tiny_autoencoder_call,
     "dlbook.autoencoders.sweep_latent_sizes": _tiny_autoencoder_call,
@@ -89,6 +99,7 @@ CALLS = {
     "dlbook.regularization.train_dropout_regression": lambda f, s: lambda: f(
         np.array([[10.0, 1.0]]), np.array([11.0]), 0.5, steps=5, seed=s),
     "dlbook.regularization.train_with_marker": _tiny_marker_call,
+    "dlbook.train.train": _tiny_train_call,
 }
 SEEDED = _seeded_functions()
 
