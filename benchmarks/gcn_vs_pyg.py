@@ -23,18 +23,10 @@ import torch
 from torch_geometric.nn import GCNConv
 
 from dlbook import graphs
+from dlbook.data import random_edge_index
 from dlbook.runtime import device
 
 
-def random_undirected_edges(n: int, mean_degree: int, seed: int) -> torch.Tensor:
-    """Edges ``[2, E]`` of a simple undirected random graph, both directions listed."""
-    generator = torch.Generator().manual_seed(seed)
-    m = n * mean_degree // 2
-    src = torch.randint(0, n, (m,), generator=generator)
-    dst = torch.randint(0, n, (m,), generator=generator)
-    keep = src != dst
-    edges = torch.stack([src[keep], dst[keep]])
-    return torch.unique(torch.cat([edges, edges.flip(0)], dim=1), dim=1)
 
 
 def main() -> None:
@@ -48,7 +40,7 @@ def main() -> None:
 
     dev = device()
     n, d = args.nodes, args.channels
-    edges = random_undirected_edges(n, args.degree, seed=0)
+    edges = random_edge_index(n, args.degree, seed=0)
     adjacency = torch.sparse_coo_tensor(edges, torch.ones(edges.shape[1]), (n, n),
                                         check_invariants=True).coalesce()
     generator = torch.Generator().manual_seed(1)

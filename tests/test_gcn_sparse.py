@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from dlbook import graphs
+from dlbook.data import random_edge_index
 
 LAYOUTS = ["coo", "csr"]
 
@@ -21,15 +22,6 @@ def _to_layout(dense: torch.Tensor, layout: str) -> torch.Tensor:
     return dense.to_sparse() if layout == "coo" else dense.to_sparse_csr()
 
 
-def _random_undirected_edges(n: int, mean_degree: int, seed: int) -> torch.Tensor:
-    """Edges ``[2, E]`` of a simple undirected random graph (both directions listed)."""
-    generator = torch.Generator().manual_seed(seed)
-    m = n * mean_degree // 2
-    src = torch.randint(0, n, (m,), generator=generator)
-    dst = torch.randint(0, n, (m,), generator=generator)
-    keep = src != dst
-    edges = torch.stack([src[keep], dst[keep]])
-    return torch.unique(torch.cat([edges, edges.flip(0)], dim=1), dim=1)
 
 
 def _sparse_from_edges(edges: torch.Tensor, n: int, layout: str) -> torch.Tensor:
@@ -60,7 +52,7 @@ def test_sparse_normalization_equals_dense(layout, a, self_loops):
 def test_sparse_normalization_matches_pytorch_geometric_on_a_large_graph(layout):
     gcn_norm = pytest.importorskip("torch_geometric.nn.conv.gcn_conv").gcn_norm
     n = 20_000
-    edges = _random_undirected_edges(n, 8, seed=0)
+    edges = random_edge_index(n, 8, seed=0)
     ours = graphs.normalized_adjacency(_sparse_from_edges(edges, n, layout).double())
     ref_edges, ref_weight = gcn_norm(edges, num_nodes=n, add_self_loops=True)
     # PyG stores the weight of edge i -> j at (i, j) and aggregates at j, i.e. Âᵀ;
@@ -77,7 +69,7 @@ def test_sparse_normalization_matches_pytorch_geometric_on_a_large_graph(layout)
 def test_sparse_gcn_layer_matches_gcnconv_outputs_and_gradients(layout, d_in, d_out):
     gcn_conv = pytest.importorskip("torch_geometric.nn").GCNConv
     n = 20_000
-    edges = _random_undirected_edges(n, 8, seed=1)
+    edges = random_edge_index(n, 8, seed=1)
     a_hat = graphs.normalized_adjacency(_sparse_from_edges(edges, n, layout).double())
     generator = torch.Generator().manual_seed(2)
     x = torch.randn(n, d_in, dtype=torch.float64, generator=generator, requires_grad=True)
@@ -102,7 +94,7 @@ def test_sparse_gcn_layer_matches_gcnconv_outputs_and_gradients(layout, d_in, d_
 def test_sparse_gcn_gradients_equal_dense_ones(layout, activation, d_in, d_out):
     """dX and dW equal the dense layer's; dÂ equals the dense dÂ on Â's stored entries."""
     n = 12
-    edges = _random_undirected_edges(n, 3, seed=3)
+    edges = random_edge_index(n, 3, seed=3)
     a_sparse = graphs.normalized_adjacency(_sparse_from_edges(edges, n, layout).double())
     a_dense = a_sparse.to_dense()
     generator = torch.Generator().manual_seed(4)
@@ -127,7 +119,7 @@ def test_sparse_gcn_gradients_equal_dense_ones(layout, activation, d_in, d_out):
 
 def test_sparse_gcn_layer_passes_gradcheck_in_x_and_w():
     n = 10
-    edges = _random_undirected_edges(n, 3, seed=5)
+    edges = random_edge_index(n, 3, seed=5)
     a_hat = graphs.normalized_adjacency(_sparse_from_edges(edges, n, "coo").double())
     generator = torch.Generator().manual_seed(6)
     x = torch.randn(n, 4, dtype=torch.float64, generator=generator, requires_grad=True)

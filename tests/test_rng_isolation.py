@@ -84,13 +84,18 @@ def _tiny_train_call(fn, seed):
 CALLS = {
     "dlbook.autoencoders.train_autoencoder": _tiny_autoencoder_call,
     "dlbook.autoencoders.sweep_latent_sizes": _tiny_autoencoder_call,
+    "dlbook.conv.sample_weight_gradients": lambda f, s: lambda: f(4, 2, trials=3, seed=s),
     "dlbook.data.random_graphs.random_graph": lambda f, s: lambda: f(6, 0.5, seed=s),
+    "dlbook.data.random_graphs.random_edge_index": lambda f, s: lambda: f(50, 4, seed=s),
     "dlbook.data.random_graphs.random_regular_edge_index": lambda f, s: lambda: f(6, 2, seed=s),
     "dlbook.data.random_graphs.random_regular_graph": lambda f, s: lambda: f(6, 2, seed=s),
     "dlbook.data.solubility.train_validation_split": lambda f, s: lambda: f(10, seed=s),
     "dlbook.data.synthetic.autoencoder_data": lambda f, s: lambda: f(50, dim=8, n_informative=3,
                                                                      seed=s),
     "dlbook.data.vision.handwritten_digits": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.data.cifar.cifar100": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.models.make_cnn": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
+    "dlbook.models.make_mlp": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.graphs.message_passing.is_permutation_invariant": lambda f, s: lambda: f(
         lambda own, msgs: own + msgs.sum(0), torch.zeros(2),
         torch.arange(16.0).reshape(8, 2), trials=3, seed=s),

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbook._checks import positive_int
+
 __all__ = [
     "ATTENTION_MODES",
     "SingleHeadAttention",
@@ -489,14 +491,7 @@ class SingleHeadAttention(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("d_k", d_k), ("d_v", d_v)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{name} must be a positive integer, got {value!r}"
-                )
+            positive_int(value, name)
         if mode not in ATTENTION_MODES:
             raise ValueError(
                 f"mode must be one of {ATTENTION_MODES}, got {mode!r}"

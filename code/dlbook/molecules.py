@@ -29,6 +29,7 @@ import networkx as nx
 import numpy as np
 import torch
 
+from dlbook._checks import positive_int
 from dlbook._extras import missing_extra
 from dlbook.runtime import preserves_global_rng
 
@@ -390,14 +391,7 @@ class MoleculeGNN(torch.nn.Module):
             ("hidden", hidden),
             ("layers", layers),
         ):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{name} must be a positive integer, got {value!r}"
-                )
+            positive_int(value, name)
         if readout not in ("sum", "mean"):
             raise ValueError(
                 f"readout must be 'sum' or 'mean', got {readout!r}"

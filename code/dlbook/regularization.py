@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from dlbook._checks import positive_int
 from dlbook.runtime import preserves_global_rng
 
 __all__ = [
@@ -451,14 +452,7 @@ def train_dropout_regression(
             f"optimizer must be 'sgd' or 'adam', got {optimizer!r}"
         )
     for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(
-                f"{name} must be a positive integer, got {value!r}"
-            )
+        positive_int(value, name)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     n, d = x_arr.shape
@@ -593,10 +587,7 @@ def train_with_marker(
     training loss of every epoch.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"{name} must be a positive integer, got {value!r}"
-            )
+        positive_int(value, name)
     generator = torch.Generator().manual_seed(seed)
     marked = add_label_marker(images, labels, num_classes).to(device)
     labels = labels.to(device)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
+from dlbook._checks import positive_int
 from dlbook.runtime import device as default_device
 from dlbook.runtime import preserves_global_rng
 
@@ -82,12 +83,6 @@ def _dataset(data: object, name: str) -> Dataset:
     )
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -108,7 +103,7 @@ def evaluate(
     """
     dataset = _dataset(data, "data")
     loader = DataLoader(
-        dataset, batch_size=_positive_int(batch_size, "batch_size")
+        dataset, batch_size=positive_int(batch_size, "batch_size")
     )
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = torch.device(device) if device is not None else _model_device(model)
@@ -157,8 +152,8 @@ def train(
             or ``batch_size`` not a positive integer.
     """
     dataset = _dataset(train_data, "train_data")
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
+    epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
     dev = torch.device(device) if device is not None else default_device()
     model.to(dev)
     loss_fn = loss_fn or nn.functional.cross_entropy

@@ -8,6 +8,7 @@ own submodule, re-exported here.
 
 from dlbook.data.karate import KarateClub, karate_club
 from dlbook.data.random_graphs import (
+    random_edge_index,
     random_graph,
     random_regular_edge_index,
     random_regular_graph,
@@ -32,6 +33,7 @@ __all__ = [
     "load_solubility",
     "load_torchvision",
     "random_graph",
+    "random_edge_index",
     "random_regular_edge_index",
     "random_regular_graph",
     "train_validation_split",

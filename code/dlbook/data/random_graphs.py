@@ -7,7 +7,14 @@ import networkx as nx
 import numpy as np
 import torch
 
-__all__ = ["random_graph", "random_regular_edge_index", "random_regular_graph"]
+from dlbook._checks import positive_int
+
+__all__ = [
+    "random_edge_index",
+    "random_graph",
+    "random_regular_edge_index",
+    "random_regular_graph",
+]
 
 
 def random_graph(
@@ -62,6 +69,33 @@ def random_regular_edge_index(
         .T
     )
     return torch.cat([edges, edges.flip(0)], dim=1)
+
+
+def random_edge_index(
+    n: int, mean_degree: int, *, seed: int = 0
+) -> torch.Tensor:
+    """Edge list ``[2, E]`` of a large sparse random undirected simple graph.
+
+    Draws ``n * mean_degree / 2`` node pairs uniformly (torch generator seeded
+    with ``seed``), drops self-loops and repeats, and lists each remaining
+    edge in both directions, sorted; the mean degree is slightly below
+    ``mean_degree``. Memory and time are ``O(n * mean_degree)``, so graphs of
+    10⁶ nodes are fine (networkx's G(n, p) is not, for such sizes).
+
+    Raises:
+        ValueError: ``n`` or ``mean_degree`` is not a positive integer.
+    """
+    n, mean_degree = (
+        positive_int(n, "n"),
+        positive_int(mean_degree, "mean_degree"),
+    )
+    generator = torch.Generator().manual_seed(seed)
+    pairs = n * mean_degree // 2
+    src = torch.randint(0, n, (pairs,), generator=generator)
+    dst = torch.randint(0, n, (pairs,), generator=generator)
+    keep = src != dst
+    edges = torch.stack([src[keep], dst[keep]])
+    return torch.unique(torch.cat([edges, edges.flip(0)], dim=1), dim=1)
 
 
 def _regular(n: int, degree: int, seed: int) -> nx.Graph:

@@ -16,6 +16,7 @@ from typing import Literal, cast
 import numpy as np
 import torch
 
+from dlbook._checks import positive_int
 from dlbook.graphs._validation import Array, _check_adjacency
 
 __all__ = [
@@ -366,14 +367,7 @@ class GCNLayer(torch.nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-            ):
-                raise ValueError(
-                    f"{name} must be a positive integer, got {value!r}"
-                )
+            positive_int(value, name)
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be 'tanh' or 'identity', got {activation!r}"
@@ -493,8 +487,7 @@ def train_gcn_classifier(
             "labels must be an int64 torch.Tensor with one entry per node "
             f"({n})"
         )
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    positive_int(epochs, "epochs")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr}")
     if not weight_decay >= 0:

@@ -18,6 +18,7 @@ from itertools import permutations
 import numpy as np
 import torch
 
+from dlbook._checks import positive_int
 from dlbook.graphs._validation import Array, _check_adjacency, _check_edges
 
 __all__ = [
@@ -113,8 +114,7 @@ def is_permutation_invariant(
             "messages must be a non-empty [n_i, d] matrix, got "
             f"{tuple(messages.shape)}"
         )
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive integer, got {trials!r}")
+    positive_int(trials, "trials")
     n = messages.shape[0]
     if n <= 6:
         orders = [list(p) for p in permutations(range(n))]

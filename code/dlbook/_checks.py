@@ -1,0 +1,25 @@
+"""Argument checks shared by the package's modules."""
+
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["positive_int"]
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an ``int`` if it is an integer >= 1 (Python or NumPy).
+
+    ``bool`` is not accepted as an integer here.
+
+    Raises:
+        ValueError: ``value`` is not a positive integer; the message names
+            ``name``.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
+    ):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
