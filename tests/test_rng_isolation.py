@@ -93,6 +93,12 @@ CALLS = {
     "dlbook.data.synthetic.autoencoder_data": lambda f, s: lambda: f(50, dim=8, n_informative=3,
                                                                      seed=s),
     "dlbook.data.vision.handwritten_digits": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.data.edges.edge_images": lambda f, s: lambda: f(2, n_classes=5, seed=s),
+    "dlbook.data.edges.pixel_permutation": lambda f, s: lambda: f(4, seed=s),
+    "dlbook.edges.fit": lambda f, s: lambda: f(
+        "cnn", (torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(4)),
+                torch.arange(6) % 3), (torch.zeros(3, 1, 12, 12), torch.arange(3)),
+        epochs=2, batch_size=2, seed=s, device="cpu", kernel_size=3),
     "dlbook.data.cifar.cifar100": lambda f, s: lambda: f(full=False, seed=s),
     "dlbook.models.make_cnn": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.models.make_mlp": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),

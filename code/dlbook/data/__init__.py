@@ -6,6 +6,7 @@ it; downloadable sets are cached under ``DLBOOK_DATA``. Each topic has its
 own submodule, re-exported here.
 """
 
+from dlbook.data.cifar import cifar100
 from dlbook.data.karate import KarateClub, karate_club
 from dlbook.data.random_graphs import (
     random_edge_index,
@@ -23,17 +24,18 @@ from dlbook.data.vision import (
 )
 
 __all__ = [
-    "AutoencoderData",
     "autoencoder_data",
-    "ImageDataset",
-    "KarateClub",
+    "AutoencoderData",
+    "cifar100",
     "data_root",
     "handwritten_digits",
+    "ImageDataset",
     "karate_club",
+    "KarateClub",
     "load_solubility",
     "load_torchvision",
-    "random_graph",
     "random_edge_index",
+    "random_graph",
     "random_regular_edge_index",
     "random_regular_graph",
     "train_validation_split",

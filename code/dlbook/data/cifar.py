@@ -1,0 +1,102 @@
+"""CIFAR-100 for image classification, offline first.
+
+The full profile reads CIFAR-100 (Krizhevsky, 2009: 100 classes of 32x32
+colour images, 500 training and 100 test images per class) through
+torchvision's own loader, from the python version of the archive
+(``cifar-100-python/train``, ``test``, ``meta``) cached under
+``DLBOOK_DATA`` (default ``~/.cache/dlbook``); without a cache and without a
+network it stops with a message that says how to fetch the files. The quick
+profile uses scikit-learn's 8x8 handwritten digits as a stand-in (1,797
+grey-scale images of 10 classes, shipped inside scikit-learn), and says so
+in the data set's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import torch
+
+from dlbook._extras import missing_extra
+from dlbook.data.vision import (
+    ImageDataset,
+    handwritten_digits,
+    load_torchvision,
+)
+from dlbook.runtime import profile
+
+__all__ = ["cifar100"]
+
+
+def cifar100(
+    *,
+    full: bool | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    root: pathlib.Path | None = None,
+) -> ImageDataset:
+    """CIFAR-100 (full) or its quick-profile stand-in, scikit-learn's digits.
+
+    ``full=None`` follows the run profile. Full: the official split, 50,000
+    training and 10,000 test images ``[N, 3, 32, 32]`` (float32 in [0, 1],
+    channels red, green, blue) with their fine labels (int64 in 0..99), read
+    by ``torchvision.datasets.CIFAR100`` from ``root`` (default
+    :func:`dlbook.data.vision.data_root`), downloaded there if missing and
+    possible. Quick: :func:`dlbook.data.vision.handwritten_digits` with
+    ``seed`` and ``test_fraction`` (a stratified split of ``[N, 1, 8, 8]``
+    images, 10 classes), named as the stand-in it is; ``seed`` and
+    ``test_fraction`` do not affect the official CIFAR split.
+
+    Raises:
+        ValueError: ``test_fraction`` is not in (0, 1).
+        ImportError: full profile without torchvision (the ``vision`` extra).
+        RuntimeError: full profile, the files are not cached and cannot be
+            downloaded; the message names the folder and how to fill it.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(
+            f"test_fraction must lie in (0, 1), got {test_fraction}"
+        )
+    if full is None:
+        full = profile() == "full"
+    if not full:
+        digits = handwritten_digits(
+            full=False, seed=seed, test_fraction=test_fraction
+        )
+        return dataclasses.replace(
+            digits,
+            name="scikit-learn 8x8 digits (quick-profile stand-in for "
+            "CIFAR-100)",
+        )
+    try:
+        import torchvision
+    except ImportError as error:
+        raise missing_extra(
+            error, "vision", "CIFAR-100 (the full profile)"
+        ) from error
+
+    splits = [
+        load_torchvision(torchvision.datasets.CIFAR100, train=t, root=root)
+        for t in (True, False)
+    ]
+    (x_train, y_train), (x_test, y_test) = (_tensors(s) for s in splits)
+    return ImageDataset(
+        name="CIFAR-100 (32x32 colour, official 50,000/10,000 split)",
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
+        num_classes=len(splits[0].classes),
+        is_stand_in=False,
+    )
+
+
+def _tensors(split: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``[N, 3, 32, 32]`` in [0, 1] and labels of a torchvision CIFAR
+    split (which holds ``data`` as uint8 ``[N, 32, 32, 3]``)."""
+    data = np.asarray(getattr(split, "data"), dtype=np.uint8)
+    images = torch.from_numpy(data).permute(0, 3, 1, 2).float() / 255.0
+    labels = torch.as_tensor(np.asarray(getattr(split, "targets")))
+    return images.contiguous(), labels.long()

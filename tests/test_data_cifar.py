@@ -1,0 +1,131 @@
+"""The CIFAR-100 loader: the digits stand-in, and CIFAR-100 read by torchvision's own
+loader from a small archive written here in the official on-disk format (the python
+pickle version), in a temporary DLBOOK_DATA, with downloads disabled."""
+
+import hashlib
+import pickle
+import sys
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from dlbook.data.cifar import cifar100
+from dlbook.data.vision import handwritten_digits
+
+torchvision = pytest.importorskip("torchvision")
+CIFAR100 = torchvision.datasets.CIFAR100
+
+
+def write_cifar100(root, n_train=12, n_test=5, seed=0):
+    """Write cifar-100-python/{train,test,meta} as the official archive holds them:
+    pickled dicts with ``data`` (uint8 [N, 3072], the red, green and blue planes of
+    each image in turn, rows top to bottom), ``fine_labels`` and ``coarse_labels``."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    images, labels = {}, {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images[split] = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        labels[split] = rng.integers(0, 100, n)
+        entry = {
+            "filenames": [f"image_{i}.png" for i in range(n)],
+            "batch_label": f"{split}ing batch 1 of 1",
+            "fine_labels": labels[split].tolist(),
+            "coarse_labels": (labels[split] // 5).tolist(),
+            "data": images[split].reshape(n, 3072),
+        }
+        (folder / split).write_bytes(pickle.dumps(entry, protocol=2))
+    meta = {
+        "fine_label_names": [f"class_{i}" for i in range(100)],
+        "coarse_label_names": [f"superclass_{i}" for i in range(20)],
+    }
+    (folder / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return images, labels
+
+
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Any attempt to download fails as it would offline."""
+
+    def refuse(self):
+        raise urllib.error.URLError("no network in the tests")
+
+    monkeypatch.setattr(CIFAR100, "download", refuse)
+
+
+@pytest.fixture
+def archive(tmp_path, monkeypatch, no_download):
+    """A generated archive in a temporary DLBOOK_DATA; torchvision checks the
+    files against their MD5 sums, so its class is given the sums of ours."""
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    images, labels = write_cifar100(tmp_path)
+    folder = tmp_path / "cifar-100-python"
+    monkeypatch.setattr(CIFAR100, "train_list", [["train", md5(folder / "train")]])
+    monkeypatch.setattr(CIFAR100, "test_list", [["test", md5(folder / "test")]])
+    monkeypatch.setattr(CIFAR100, "meta", {**CIFAR100.meta, "md5": md5(folder / "meta")})
+    return images, labels
+
+
+def test_full_profile_reads_the_official_format(archive):
+    images, labels = archive
+    data = cifar100(full=True)                  # root from DLBOOK_DATA
+    assert not data.is_stand_in and data.name.startswith("CIFAR-100")
+    assert data.num_classes == 100
+    assert data.x_train.shape == (12, 3, 32, 32) and data.x_test.shape == (5, 3, 32, 32)
+    assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
+    # channel-first planes, scaled to [0, 1], image order and labels kept
+    np.testing.assert_allclose(data.x_train.numpy(), images["train"] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(data.x_test.numpy(), images["test"] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(data.y_train.numpy(), labels["train"])
+    np.testing.assert_array_equal(data.y_test.numpy(), labels["test"])
+    # the red plane of image 0 is the first 1024 bytes of its row, read row by row
+    red = data.x_train[0, 0].reshape(-1).numpy() * 255.0
+    np.testing.assert_allclose(red, images["train"][0].reshape(-1)[:1024], atol=1e-4)
+
+
+def test_full_profile_follows_the_profile_and_an_explicit_root(archive, tmp_path, monkeypatch):
+    monkeypatch.setenv("DLBOOK_PROFILE", "full")
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path / "elsewhere"))
+    data = cifar100(root=tmp_path)
+    assert not data.is_stand_in and len(data.x_train) == 12
+
+
+def test_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch, no_download):
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"(?s)CIFAR100 is not cached under .*download=True"):
+        cifar100(full=True)
+
+
+def test_corrupted_files_are_not_read(tmp_path, monkeypatch, no_download):
+    """Files whose checksums are not the official ones (ours, here) are refused."""
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
+    write_cifar100(tmp_path)
+    with pytest.raises(RuntimeError, match="not cached under"):
+        cifar100(full=True)
+
+
+def test_quick_profile_is_the_digits_stand_in_named_as_such(monkeypatch):
+    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
+    data = cifar100(seed=2)
+    assert data.is_stand_in and "stand-in for CIFAR-100" in data.name
+    digits = handwritten_digits(full=False, seed=2)
+    assert torch.equal(data.x_train, digits.x_train) and torch.equal(data.y_test, digits.y_test)
+    assert data.x_train.shape[1:] == (1, 8, 8) and data.num_classes == 10
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5])
+def test_rejects_bad_test_fraction(fraction):
+    with pytest.raises(ValueError, match="test_fraction"):
+        cifar100(full=False, test_fraction=fraction)
+
+
+def test_full_profile_without_torchvision_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)   # the import fails
+    with pytest.raises(ImportError, match=r"CIFAR-100 .*'torchvision'.*dlbook\[vision\]"):
+        cifar100(full=True)
