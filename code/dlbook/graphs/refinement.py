@@ -29,6 +29,14 @@ __all__ = [
 _MODES = ("multiset", "set", "distribution")
 
 
+def _check_undirected(graph: object, name: str) -> None:
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise TypeError(
+            f"{name} must be an undirected networkx Graph or MultiGraph, got "
+            f"{type(graph).__name__}"
+        )
+
+
 def _label_key(value: Any, node: Any) -> Any:
     """A hashable stand-in for a node label that is equal exactly when the
     labels are.
@@ -139,11 +147,7 @@ def color_refinement(
         ValueError: unknown ``mode``, negative ``rounds``, or a missing or NaN
             label.
     """
-    if not isinstance(graph, nx.Graph) or graph.is_directed():
-        raise TypeError(
-            "graph must be an undirected networkx Graph or MultiGraph, got "
-            f"{type(graph).__name__}"
-        )
+    _check_undirected(graph, "graph")
     if mode not in _MODES:
         raise ValueError(
             f"mode must be 'multiset', 'set' or 'distribution', got {mode!r}"
@@ -190,8 +194,7 @@ def refinement_equivalent(
     any number when ``rounds=None``) distinguishes them.
     """
     for name, graph in (("first", first), ("second", second)):
-        if not isinstance(graph, nx.Graph) or graph.is_directed():
-            raise TypeError(f"{name} must be an undirected networkx.Graph")
+        _check_undirected(graph, name)
     if (
         first.is_multigraph() != second.is_multigraph()
     ):  # nx.union needs one kind
@@ -235,11 +238,7 @@ def unfolding_tree(
         ValueError: ``node`` not in the graph, negative ``depth``, or a missing
             attribute.
     """
-    if not isinstance(graph, nx.Graph) or graph.is_directed():
-        raise TypeError(
-            "graph must be an undirected networkx Graph or MultiGraph, got "
-            f"{type(graph).__name__}"
-        )
+    _check_undirected(graph, "graph")
     if node not in graph:
         raise ValueError(f"node {node!r} is not in the graph")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
