@@ -7,6 +7,9 @@ formulas and gradcheck in test_graphs.py / test_gnn.py), PyTorch Geometric's
 
 import numpy as np
 import pytest
+
+# PyTorch flags CSR support as beta once per process; the CSR cases here are the test.
+pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -7,6 +7,14 @@ own submodule, re-exported here.
 """
 
 from dlbook.data.cifar import cifar100
+from dlbook.data.edges import (
+    EDGE_CLASSES,
+    FIVE_EDGE_CLASSES,
+    EdgeImages,
+    edge_images,
+    permute_pixels,
+    pixel_permutation,
+)
 from dlbook.data.karate import KarateClub, karate_club
 from dlbook.data.random_graphs import (
     random_edge_index,
@@ -28,12 +36,18 @@ __all__ = [
     "AutoencoderData",
     "cifar100",
     "data_root",
+    "EDGE_CLASSES",
+    "edge_images",
+    "EdgeImages",
+    "FIVE_EDGE_CLASSES",
     "handwritten_digits",
     "ImageDataset",
     "karate_club",
     "KarateClub",
     "load_solubility",
     "load_torchvision",
+    "permute_pixels",
+    "pixel_permutation",
     "random_edge_index",
     "random_graph",
     "random_regular_edge_index",
