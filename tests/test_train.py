@@ -71,7 +71,8 @@ def test_evaluate_equals_a_direct_computation():
     inputs, labels = _blobs()
     model = _model()
     loss, accuracy = evaluate(model, (inputs, labels), batch_size=7)
-    logits = model(inputs)
+    with torch.no_grad():
+        logits = model(inputs)
     assert loss == pytest.approx(float(nn.functional.cross_entropy(logits, labels)), rel=1e-6)
     assert accuracy == pytest.approx(float((logits.argmax(1) == labels).float().mean()))
     assert model.training                     # the mode is restored
