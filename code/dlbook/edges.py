@@ -23,6 +23,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 from torch import nn
 
+from dlbook._checks import positive_int
 from dlbook.runtime import device as default_device
 from dlbook.runtime import preserves_global_rng
 from dlbook.train import History, evaluate, train
@@ -43,18 +44,12 @@ __all__ = [
 Kind = Literal["cnn", "mlp", "edge-cnn"]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _check_cnn(
     n_classes: int, kernel_size: int, pool: str, channels: int
 ) -> None:
-    _positive_int(n_classes, "n_classes")
-    _positive_int(channels, "channels")
-    if _positive_int(kernel_size, "kernel_size") % 2 == 0:
+    positive_int(n_classes, "n_classes")
+    positive_int(channels, "channels")
+    if positive_int(kernel_size, "kernel_size") % 2 == 0:
         raise ValueError(
             f"kernel_size must be odd (same padding), got {kernel_size}"
         )
@@ -121,13 +116,13 @@ class MLP(nn.Module):
         hidden: tuple[int, ...] = (50, 10),
     ) -> None:
         super().__init__()
-        sizes = [_positive_int(n_inputs, "n_inputs")]
-        sizes += [_positive_int(h, "hidden") for h in hidden]
+        sizes = [positive_int(n_inputs, "n_inputs")]
+        sizes += [positive_int(h, "hidden") for h in hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers.append(
-            nn.Linear(sizes[-1], _positive_int(n_classes, "n_classes"))
+            nn.Linear(sizes[-1], positive_int(n_classes, "n_classes"))
         )
         self.net = nn.Sequential(*layers)
 
@@ -149,7 +144,7 @@ def edge_detector_kernels(kernel_size: int = 7) -> torch.Tensor:
     Raises:
         ValueError: ``kernel_size`` is not an odd integer ≥ 3.
     """
-    if _positive_int(kernel_size, "kernel_size") < 3 or kernel_size % 2 == 0:
+    if positive_int(kernel_size, "kernel_size") < 3 or kernel_size % 2 == 0:
         raise ValueError(
             f"kernel_size must be an odd integer >= 3, got {kernel_size}"
         )
@@ -286,9 +281,9 @@ def fit(
         TypeError: data that :func:`dlbook.train.train` refuses.
     """
     _check_fit(lr, momentum, until_loss)
-    epochs = _positive_int(epochs, "epochs")
+    epochs = positive_int(epochs, "epochs")
     chunk = epochs if until_loss is None else check_every
-    chunk = _positive_int(chunk, "check_every")
+    chunk = positive_int(chunk, "check_every")
     model = _make(kind, n_classes, model_args)
     initial = copy.deepcopy(model)
     dev = torch.device(device) if device is not None else default_device()
@@ -366,7 +361,7 @@ def predict(
     """
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"images must be a tensor, got {type(images).__name__}")
-    _positive_int(batch_size, "batch_size")
+    positive_int(batch_size, "batch_size")
     parameter = next(model.parameters(), None)
     dev = parameter.device if parameter is not None else torch.device("cpu")
     was_training = model.training
@@ -400,7 +395,7 @@ def confusion(
     ):
         raise TypeError("data must be a pair of tensors (images, labels)")
     images, labels = data
-    n = _positive_int(n_classes, "n_classes")
+    n = positive_int(n_classes, "n_classes")
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= n):
         raise ValueError(f"labels must lie in 0..{n - 1}")
     predicted = predict(model, images)

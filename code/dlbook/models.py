@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dlbook._checks import positive_int
 from dlbook.runtime import preserves_global_rng
 
 __all__ = [
@@ -25,19 +26,13 @@ __all__ = [
 ]
 
 
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _check_shape(
     in_channels: object, image_size: object, num_classes: object
 ) -> tuple[int, int, int]:
     return (
-        _positive(in_channels, "in_channels"),
-        _positive(image_size, "image_size"),
-        _positive(num_classes, "num_classes"),
+        positive_int(in_channels, "in_channels"),
+        positive_int(image_size, "image_size"),
+        positive_int(num_classes, "num_classes"),
     )
 
 
@@ -73,7 +68,7 @@ def make_mlp(
         ValueError: a size, ``width`` or ``depth`` is not a positive integer.
     """
     c, s, k = _check_shape(in_channels, image_size, num_classes)
-    w, d = _positive(width, "width"), _positive(depth, "depth")
+    w, d = positive_int(width, "width"), positive_int(depth, "depth")
     sizes = [c * s * s] + [w] * (d - 1) + [k]
     return nn.Sequential(nn.Flatten(), *_mlp_layers(sizes))
 
@@ -109,7 +104,7 @@ def make_cnn(
     """
     c, s, k = _check_shape(in_channels, image_size, num_classes)
     widths = _check_channels(channels, s)
-    w, d = _positive(width, "width"), _positive(mlp_depth, "mlp_depth")
+    w, d = positive_int(width, "width"), positive_int(mlp_depth, "mlp_depth")
     side = s // 2 ** (len(widths) // 2)  # after the max pools
     return nn.Sequential(
         *_conv_layers([c, *widths]),
@@ -121,7 +116,7 @@ def make_cnn(
 def _check_channels(channels: object, image_size: int) -> list[int]:
     if not isinstance(channels, Sequence) or isinstance(channels, (str, bytes)):
         raise ValueError("channels must be a non-empty sequence of integers")
-    widths = [_positive(n, "channels entries") for n in channels]
+    widths = [positive_int(n, "channels entries") for n in channels]
     pools = len(widths) // 2
     if not widths:
         raise ValueError("channels must be a non-empty sequence of integers")
