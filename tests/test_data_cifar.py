@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dlbook.data.cifar import cifar100
+from dlbook.data.cifar import cifar10, cifar100
 from dlbook.data.vision import handwritten_digits
 
 torchvision = pytest.importorskip("torchvision")
@@ -129,3 +129,57 @@ def test_full_profile_without_torchvision_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)   # the import fails
     with pytest.raises(ImportError, match=r"CIFAR-100 .*'torchvision'.*dlbook\[vision\]"):
         cifar100(full=True)
+
+
+CIFAR10 = torchvision.datasets.CIFAR10
+
+
+def write_cifar10(root, n_per_batch=4, seed=1):
+    """Write cifar-10-batches-py as the official archive holds it: five training
+    batches, a test batch (pickled dicts with uint8 ``data`` [N, 3072] and
+    ``labels``) and ``batches.meta``."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    images, labels = {}, {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        images[name] = rng.integers(0, 256, (n_per_batch, 3, 32, 32), dtype=np.uint8)
+        labels[name] = rng.integers(0, 10, n_per_batch)
+        entry = {"data": images[name].reshape(n_per_batch, 3072),
+                 "labels": labels[name].tolist(), "batch_label": name}
+        (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+    meta = {"label_names": [f"class_{i}" for i in range(10)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    return folder, images, labels
+
+
+def test_cifar10_reads_the_official_format(tmp_path, monkeypatch):
+    monkeypatch.setattr(CIFAR10, "download", lambda self: (_ for _ in ()).throw(
+        urllib.error.URLError("no network in the tests")))
+    folder, images, labels = write_cifar10(tmp_path)
+    monkeypatch.setattr(CIFAR10, "train_list",
+                        [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")] for i in range(1, 6)])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / "batches.meta")})
+    data = cifar10(full=True, root=tmp_path)
+    assert not data.is_stand_in and data.name.startswith("CIFAR-10 ")
+    assert data.num_classes == 10 and data.x_train.shape == (20, 3, 32, 32)
+    train = np.concatenate([images[f"data_batch_{i}"] for i in range(1, 6)])
+    np.testing.assert_allclose(data.x_train.numpy(), train / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(
+        data.y_train.numpy(), np.concatenate([labels[f"data_batch_{i}"] for i in range(1, 6)]))
+    np.testing.assert_array_equal(data.y_test.numpy(), labels["test_batch"])
+
+
+def test_cifar10_quick_profile_names_its_stand_in():
+    data = cifar10(full=False, seed=3)
+    assert data.is_stand_in and "stand-in for CIFAR-10)" in data.name
+    assert torch.equal(data.x_train, handwritten_digits(full=False, seed=3).x_train)
+
+
+def test_cifar10_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch):
+    monkeypatch.setattr(CIFAR10, "download", lambda self: (_ for _ in ()).throw(
+        urllib.error.URLError("no network in the tests")))
+    with pytest.raises(RuntimeError, match=r"(?s)CIFAR10 is not cached under .*download=True"):
+        cifar10(full=True, root=tmp_path)

@@ -100,6 +100,10 @@ CALLS = {
                 torch.arange(6) % 3), (torch.zeros(3, 1, 12, 12), torch.arange(3)),
         epochs=2, batch_size=2, seed=s, device="cpu", kernel_size=3),
     "dlbook.data.cifar.cifar100": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.data.cifar.cifar10": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.linalg.power_iteration": lambda f, s: lambda: f(torch.ones(5, 4), 3, seed=s),
+    "dlbook.linalg.random_orthogonal": lambda f, s: lambda: f(5, 3, seed=s),
+    "dlbook.optim.spectral_init_": lambda f, s: lambda: f(torch.empty(5, 3), seed=s),
     "dlbook.models.make_cnn": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.models.make_mlp": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.graphs.message_passing.is_permutation_invariant": lambda f, s: lambda: f(

@@ -6,7 +6,7 @@ it; downloadable sets are cached under ``DLBOOK_DATA``. Each topic has its
 own submodule, re-exported here.
 """
 
-from dlbook.data.cifar import cifar100
+from dlbook.data.cifar import cifar10, cifar100
 from dlbook.data.edges import (
     EDGE_CLASSES,
     FIVE_EDGE_CLASSES,
@@ -34,6 +34,7 @@ from dlbook.data.vision import (
 __all__ = [
     "autoencoder_data",
     "AutoencoderData",
+    "cifar10",
     "cifar100",
     "data_root",
     "EDGE_CLASSES",

@@ -1,9 +1,10 @@
-"""CIFAR-100 for image classification, offline first.
+"""CIFAR-10 and CIFAR-100 for image classification, offline first.
 
-The full profile reads CIFAR-100 (Krizhevsky, 2009: 100 classes of 32x32
-colour images, 500 training and 100 test images per class) through
-torchvision's own loader, from the python version of the archive
-(``cifar-100-python/train``, ``test``, ``meta``) cached under
+The full profile reads CIFAR-10 or CIFAR-100 (Krizhevsky, 2009: 10 classes
+with 5,000 training and 1,000 test images each, or 100 classes with 500 and
+100, all 32x32 colour images) through torchvision's own loader, from the
+python version of the archive (``cifar-10-batches-py/``,
+``cifar-100-python/``) cached under
 ``DLBOOK_DATA`` (default ``~/.cache/dlbook``); without a cache and without a
 network it stops with a message that says how to fetch the files. The quick
 profile uses scikit-learn's 8x8 handwritten digits as a stand-in (1,797
@@ -27,7 +28,29 @@ from dlbook.data.vision import (
 )
 from dlbook.runtime import profile
 
-__all__ = ["cifar100"]
+__all__ = ["cifar10", "cifar100"]
+
+
+def cifar10(
+    *,
+    full: bool | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    root: pathlib.Path | None = None,
+) -> ImageDataset:
+    """CIFAR-10 (full) or its quick-profile stand-in, scikit-learn's digits.
+
+    As :func:`cifar100`, with the ten classes of CIFAR-10 (labels 0..9) read
+    by ``torchvision.datasets.CIFAR10``: 50,000 training and 10,000 test
+    images ``[N, 3, 32, 32]``, float32 in [0, 1].
+
+    Raises:
+        ValueError: ``test_fraction`` is not in (0, 1).
+        ImportError: full profile without torchvision (the ``vision`` extra).
+        RuntimeError: full profile, the files are not cached and cannot be
+            downloaded; the message names the folder and how to fill it.
+    """
+    return _cifar("CIFAR10", full, seed, test_fraction, root)
 
 
 def cifar100(
@@ -55,6 +78,17 @@ def cifar100(
         RuntimeError: full profile, the files are not cached and cannot be
             downloaded; the message names the folder and how to fill it.
     """
+    return _cifar("CIFAR100", full, seed, test_fraction, root)
+
+
+def _cifar(
+    name: str,
+    full: bool | None,
+    seed: int,
+    test_fraction: float,
+    root: pathlib.Path | None,
+) -> ImageDataset:
+    title = name.replace("CIFAR", "CIFAR-")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(
             f"test_fraction must lie in (0, 1), got {test_fraction}"
@@ -67,23 +101,25 @@ def cifar100(
         )
         return dataclasses.replace(
             digits,
-            name="scikit-learn 8x8 digits (quick-profile stand-in for "
-            "CIFAR-100)",
+            name=f"scikit-learn 8x8 digits (quick-profile stand-in for "
+            f"{title})",
         )
     try:
         import torchvision
     except ImportError as error:
         raise missing_extra(
-            error, "vision", "CIFAR-100 (the full profile)"
+            error, "vision", f"{title} (the full profile)"
         ) from error
 
     splits = [
-        load_torchvision(torchvision.datasets.CIFAR100, train=t, root=root)
+        load_torchvision(
+            getattr(torchvision.datasets, name), train=t, root=root
+        )
         for t in (True, False)
     ]
     (x_train, y_train), (x_test, y_test) = (_tensors(s) for s in splits)
     return ImageDataset(
-        name="CIFAR-100 (32x32 colour, official 50,000/10,000 split)",
+        name=f"{title} (32x32 colour, official 50,000/10,000 split)",
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,

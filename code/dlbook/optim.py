@@ -1,0 +1,383 @@
+"""Optimizers that control the spectral norm of each update.
+
+``Muon`` (Jordan et al., 2024; EECS 182, Fall 2025, HW 6 P6) and its exact
+variant ``MuonSVD`` replace the momentum of each weight matrix by its
+orthogonal polar factor; ``SpectralSGD`` with :func:`spectral_init_` is the
+spectrally normalized SGD of MIT 6.S898 (Fall 2023) HW 2 P4 (Yang, Simon
+and Bernstein, 2023). As in ``torch.optim``, each optimizer is a functional
+core (:func:`muon`, :func:`spectral_sgd`) that updates lists of tensors,
+plus a thin ``torch.optim.Optimizer`` class that keeps the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from dlbook.linalg import (
+    QUINTIC,
+    newton_schulz,
+    random_orthogonal,
+    svd_orthogonalize,
+)
+
+__all__ = [
+    "Muon",
+    "MuonSVD",
+    "SpectralSGD",
+    "adjusted_lr",
+    "as_matrix",
+    "muon",
+    "spectral_init_",
+    "spectral_sgd",
+]
+
+Orthogonalizer = Callable[[Tensor], Tensor]
+Fallback = Callable[[list[Tensor]], torch.optim.Optimizer]
+ADJUST_LR_FNS = (None, "original", "match_rms_adamw", "spectral_unclamped")
+
+
+def as_matrix(tensor: Tensor) -> Tensor:
+    """``[d_out, d_1, ..., d_k]`` viewed as the ``d_out x (d_1 ... d_k)``
+    matrix: a conv kernel ``[c_out, c_in, k, k]`` becomes the
+    ``c_out x (c_in k k)`` matrix that multiplies the unfolded input."""
+    return tensor.reshape(tensor.shape[0], math.prod(tensor.shape[1:]))
+
+
+def adjusted_lr(
+    lr: float, adjust_lr_fn: str | None, d_out: int, d_in: int
+) -> float:
+    """The learning rate of a ``d_out x d_in`` matrix, as ``torch.optim.Muon``
+    scales it: ``sqrt(max(1, d_out/d_in))`` for ``None``/``"original"``,
+    ``0.2 sqrt(max(d_out, d_in))`` for ``"match_rms_adamw"``, and
+    ``sqrt(d_out/d_in)`` for ``"spectral_unclamped"``."""
+    if adjust_lr_fn in (None, "original"):
+        return lr * math.sqrt(max(1.0, d_out / d_in))
+    if adjust_lr_fn == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(d_out, d_in))
+    return lr * math.sqrt(d_out / d_in)
+
+
+def muon(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    momentum_buffers: Sequence[Tensor],
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+    orthogonalize: Orthogonalizer,
+    adjust_lr_fn: str | None = None,
+) -> None:
+    """One Muon step, in place, on parameters with at least two dimensions.
+
+    For each parameter ``W`` with gradient ``G`` and buffer ``B``:
+    ``B <- momentum B + (1 - momentum) G``; the update direction is ``B``,
+    or ``(1 - momentum) G + momentum B`` with Nesterov; it is viewed as a
+    ``d_out x d_in`` matrix (see :func:`as_matrix`) and orthogonalized; then
+    ``W <- (1 - lr weight_decay) W - lr' O`` with ``lr'`` from
+    :func:`adjusted_lr`. Because the orthogonalization ignores the scale of
+    its input, the average buffer gives the same step as the summed
+    momentum ``B <- momentum B + G`` of the course's notebook.
+    """
+    for param, grad, buf in zip(params, grads, momentum_buffers):
+        buf.lerp_(grad, 1 - momentum)
+        update = grad.lerp(buf, momentum) if nesterov else buf
+        matrix = as_matrix(update)
+        step = orthogonalize(matrix).view_as(param)
+        param.mul_(1 - lr * weight_decay)
+        param.add_(step, alpha=-adjusted_lr(lr, adjust_lr_fn, *matrix.shape))
+
+
+class Muon(torch.optim.Optimizer):
+    """Muon: momentum, orthogonalized by Newton–Schulz, for weight matrices.
+
+    Same hyperparameters, defaults and update as ``torch.optim.Muon``
+    (which it matches step for step on 2-D parameters), and in addition:
+    parameters with more than two dimensions (conv kernels) are updated as
+    the matrices of :func:`as_matrix`; parameters with fewer (biases, norm
+    scales) are handed to ``fallback``, a callable that builds another
+    optimizer from a list of parameters; ``frobenius_norm`` and
+    ``ns_dtype`` set the scaling before and the precision of the iteration
+    (see :func:`dlbook.linalg.newton_schulz`). The course's variant
+    (EECS 182, Fall 2025, HW 6) is ``ns_coefficients=CUBIC,
+    frobenius_norm=0.99 * sqrt(3), ns_dtype=torch.float32``. ``step()`` and
+    ``zero_grad()`` also drive the fallback, and its state is saved in
+    ``state_dict()["fallback"]``.
+
+    Raises:
+        ValueError: a hyperparameter is out of range (``lr`` or
+            ``weight_decay`` negative, ``momentum`` not in [0, 1),
+            ``ns_steps`` negative, unknown ``adjust_lr_fn``), no parameter
+            is given, or parameters of fewer than two dimensions are given
+            without ``fallback``.
+        TypeError: a parameter is complex or not floating point.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: Sequence[float] = QUINTIC,
+        ns_steps: int = 5,
+        eps: float = 1e-7,
+        adjust_lr_fn: str | None = None,
+        *,
+        frobenius_norm: float = 1.0,
+        ns_dtype: torch.dtype | None = torch.bfloat16,
+        fallback: Fallback | None = None,
+    ) -> None:
+        _check_muon(lr, weight_decay, momentum, ns_steps, adjust_lr_fn)
+        defaults = dict(
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_coefficients=tuple(ns_coefficients),
+            ns_steps=ns_steps,
+            eps=eps,
+            adjust_lr_fn=adjust_lr_fn,
+            frobenius_norm=frobenius_norm,
+            ns_dtype=ns_dtype,
+        )
+        matrices, others = _split_by_dimension(params)
+        if others and fallback is None:
+            raise ValueError(
+                f"params: {len(others)} parameter(s) with fewer than 2 "
+                "dimensions (biases?) need a fallback optimizer, e.g. "
+                "fallback=lambda ps: torch.optim.AdamW(ps)"
+            )
+        if not matrices:
+            raise ValueError("params: no parameter with 2 or more dimensions")
+        super().__init__(matrices, defaults)
+        self.fallback = fallback(others) if fallback and others else None
+
+    def orthogonalizer(self, group: dict[str, Any]) -> Orthogonalizer:
+        """The map from an update matrix to its (approximate) polar factor."""
+        return partial(
+            newton_schulz,
+            steps=group["ns_steps"],
+            coefficients=group["ns_coefficients"],
+            frobenius_norm=group["frobenius_norm"],
+            eps=group["eps"],
+            dtype=group["ns_dtype"],
+        )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One step for every parameter with a gradient (and the fallback's)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params, grads, buffers = [], [], []
+            for p in group["params"]:
+                if p.grad is None or p.numel() == 0:
+                    continue
+                if p.grad.is_sparse:
+                    raise TypeError("Muon does not support sparse gradients")
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p.grad)
+                params.append(p)
+                grads.append(p.grad)
+                buffers.append(state["momentum_buffer"])
+            muon(
+                params,
+                grads,
+                buffers,
+                lr=group["lr"],
+                weight_decay=group["weight_decay"],
+                momentum=group["momentum"],
+                nesterov=group["nesterov"],
+                orthogonalize=self.orthogonalizer(group),
+                adjust_lr_fn=group["adjust_lr_fn"],
+            )
+        if self.fallback is not None:
+            self.fallback.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none)
+        if self.fallback is not None:
+            self.fallback.zero_grad(set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.fallback is not None:
+            state["fallback"] = self.fallback.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fallback_state = state_dict.pop("fallback", None)
+        super().load_state_dict(state_dict)
+        if self.fallback is not None and fallback_state is not None:
+            self.fallback.load_state_dict(fallback_state)
+
+
+class MuonSVD(Muon):
+    """:class:`Muon` with the exact polar factor from an SVD
+    (:func:`dlbook.linalg.svd_orthogonalize`) instead of Newton–Schulz;
+    ``ns_*`` and ``frobenius_norm`` are ignored."""
+
+    def orthogonalizer(self, group: dict[str, Any]) -> Orthogonalizer:
+        return svd_orthogonalize
+
+
+def _check_muon(
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    ns_steps: int,
+    adjust_lr_fn: str | None,
+) -> None:
+    if not 0.0 <= lr < math.inf:
+        raise ValueError(f"lr must be >= 0, got {lr!r}")
+    if not 0.0 <= weight_decay < math.inf:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
+    if isinstance(ns_steps, bool) or not isinstance(ns_steps, int):
+        raise ValueError(f"ns_steps must be an integer >= 0, got {ns_steps!r}")
+    if ns_steps < 0:
+        raise ValueError(f"ns_steps must be an integer >= 0, got {ns_steps!r}")
+    if adjust_lr_fn not in ADJUST_LR_FNS:
+        raise ValueError(
+            f"adjust_lr_fn must be one of {ADJUST_LR_FNS}, got {adjust_lr_fn!r}"
+        )
+
+
+def _split_by_dimension(
+    params: Iterable[Any],
+) -> tuple[list[dict[str, Any]], list[Tensor]]:
+    """Parameter groups of the tensors with >= 2 dimensions, and the rest."""
+    groups = list(params)
+    if groups and not isinstance(groups[0], dict):
+        groups = [{"params": groups}]
+    matrices: list[dict[str, Any]] = []
+    others: list[Tensor] = []
+    for group in groups:
+        tensors = group["params"]
+        tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+        for p in tensors:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"params must hold tensors, got {type(p)}")
+            if p.is_complex() or not p.is_floating_point():
+                raise TypeError(f"params must be real floating, got {p.dtype}")
+        mats = [p for p in tensors if p.ndim >= 2]
+        others += [p for p in tensors if p.ndim < 2]
+        if mats:
+            matrices.append({**group, "params": mats})
+    return matrices, others
+
+
+def spectral_sgd(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    *,
+    lr: float,
+    num_layers: int,
+) -> None:
+    """One spectrally normalized SGD step, in place (6.S898 HW 2, P4).
+
+    ``W <- W - (lr / num_layers) sqrt(d_out / d_in) G / ||G||_2`` for each
+    ``d_out x d_in`` weight ``W`` with gradient ``G``: every layer moves by a
+    matrix of spectral norm ``(lr / num_layers) sqrt(d_out / d_in)``, the
+    scale of its initialization (:func:`spectral_init_`). A zero gradient
+    gives no step.
+    """
+    for param, grad in zip(params, grads):
+        d_out, d_in = param.shape
+        scale = lr / num_layers * math.sqrt(d_out / d_in)
+        norm = torch.linalg.matrix_norm(grad.float(), ord=2)
+        if norm > 0:
+            param.add_(grad / norm.to(grad.dtype), alpha=-scale)
+
+
+class SpectralSGD(torch.optim.Optimizer):
+    """SGD with the spectrally normalized update of :func:`spectral_sgd`.
+
+    ``num_layers`` is ``L`` in the update; by default the number of weight
+    matrices given. Every parameter must be a matrix (use ``bias=False``).
+
+    Raises:
+        ValueError: ``lr`` negative, ``num_layers`` not a positive integer,
+            a parameter that is not 2-D or has a zero-size dimension, or no
+            parameter.
+    """
+
+    def __init__(
+        self, params: Iterable[Any], lr: float, num_layers: int | None = None
+    ) -> None:
+        if not 0.0 <= lr < math.inf:
+            raise ValueError(f"lr must be >= 0, got {lr!r}")
+        matrices, others = _split_by_dimension(params)
+        shapes = [p.shape for g in matrices for p in g["params"]]
+        if others or any(len(s) != 2 or 0 in s for s in shapes):
+            raise ValueError(
+                "params: SpectralSGD takes only 2-D weights without zero-size "
+                "dimensions (build the layers with bias=False)"
+            )
+        if not shapes:
+            raise ValueError("params: no parameter given")
+        layers = len(shapes) if num_layers is None else num_layers
+        if (
+            isinstance(layers, bool)
+            or not isinstance(layers, int)
+            or layers < 1
+        ):
+            raise ValueError(
+                f"num_layers must be a positive integer, got {num_layers!r}"
+            )
+        super().__init__(matrices, dict(lr=lr, num_layers=layers))
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            spectral_sgd(
+                with_grad,
+                [p.grad for p in with_grad],
+                lr=group["lr"],
+                num_layers=group["num_layers"],
+            )
+        return loss
+
+
+@torch.no_grad()
+def spectral_init_(weight: Tensor, *, seed: int = 0) -> Tensor:
+    """Spectral initialization, in place: ``W = sqrt(d_out/d_in) M`` with
+    ``M`` a Haar-random semi-orthogonal ``d_out x d_in`` matrix
+    (:func:`dlbook.linalg.random_orthogonal`, drawn from ``seed`` without
+    touching global random state), so ``||W||_2 = sqrt(d_out/d_in)``
+    (6.S898 HW 2, P4). Returns ``weight``.
+
+    Raises:
+        TypeError: ``weight`` is not a floating tensor.
+        ValueError: ``weight`` is not 2-D or has a zero-size dimension.
+    """
+    if not isinstance(weight, Tensor) or not weight.is_floating_point():
+        raise TypeError("weight must be a floating torch.Tensor")
+    if weight.ndim != 2 or 0 in weight.shape:
+        raise ValueError(
+            f"weight must be a non-empty d_out x d_in matrix, got "
+            f"{tuple(weight.shape)}"
+        )
+    d_out, d_in = weight.shape
+    m = random_orthogonal(d_out, d_in, seed=seed, dtype=weight.dtype)
+    return weight.copy_(math.sqrt(d_out / d_in) * m.to(weight.device))
