@@ -1,0 +1,466 @@
+"""Memory of a training step: an analytic model, and its measurement.
+
+The model (EECS 182, Fall 2025, HW 6 P1 and Spring 2023, HW 5 P5) adds the
+bytes of what a training step keeps alive: parameters ``P``, gradients
+``G``, optimizer state ``S`` (from what each optimizer stores per parameter),
+the input batch, and the activations autograd saves for the backward pass,
+counted by running the forward pass on the ``meta`` device (shapes only, no
+memory, no GPU). Two moments compete for the peak:
+
+* during the backward pass, saved activations are freed from the last layer
+  to the first while gradients appear in the same order; the model follows
+  that order, using when each tensor was saved in the forward pass;
+* during the optimizer step, all of ``P + G + S`` is alive, plus the
+  temporaries the update itself makes.
+
+The measurements read the same quantities from a real step: on the CPU from
+``torch.profiler``'s memory timeline (``profile_memory=True``), on CUDA from
+the caching allocator's peak statistics. 1 MB is 10^6 bytes throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = [
+    "CPU_CATEGORIES",
+    "MemoryEstimate",
+    "SavedActivations",
+    "estimate_training_step",
+    "largest_batch",
+    "measure_cpu_peak",
+    "measure_cuda_peak",
+    "MeasuredPeak",
+    "optimizer_state_bytes",
+    "parameter_bytes",
+    "saved_activations",
+    "step_temporary_bytes",
+]
+
+#: Categories of ``torch.profiler``'s memory timeline, in its column order.
+CPU_CATEGORIES = (
+    "parameter",
+    "optimizer_state",
+    "input",
+    "temporary",
+    "activation",
+    "gradient",
+    "autograd_detail",
+    "unknown",
+)
+
+
+def _tensor_bytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def parameter_bytes(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Bytes of ``model``'s parameters (each shared parameter once).
+
+    With ``trainable_only``, only those with ``requires_grad``: the bytes
+    their gradients take.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model)}")
+    params = model.parameters()
+    return sum(
+        _tensor_bytes(p)
+        for p in params
+        if p.requires_grad or not trainable_only
+    )
+
+
+def _groups(optimizer: torch.optim.Optimizer) -> list[tuple[dict, list]]:
+    if not isinstance(optimizer, (torch.optim.SGD, torch.optim.Adam)):
+        # AdamW subclasses Adam in recent PyTorch; anything else is unknown.
+        if not isinstance(optimizer, torch.optim.AdamW):
+            raise TypeError(
+                "optimizer must be torch.optim.SGD, Adam or AdamW, got "
+                f"{type(optimizer).__name__}"
+            )
+    return [
+        (g, [p for p in g["params"] if p.requires_grad])
+        for g in optimizer.param_groups
+    ]
+
+
+def _uses_foreach(group: dict, params: Sequence[torch.Tensor]) -> bool:
+    """PyTorch's default: the multi-tensor path when every parameter is on
+    CUDA (and the group does not ask for ``differentiable`` or ``fused``)."""
+    if group.get("fused"):
+        return False
+    if group.get("foreach") is not None:
+        return bool(group["foreach"])
+    if group.get("differentiable"):
+        return False
+    return bool(params) and all(p.is_cuda for p in params)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of state ``optimizer`` keeps once it has stepped, predicted from
+    its hyperparameters (before any step).
+
+    SGD keeps nothing, or one momentum buffer per parameter when
+    ``momentum != 0``; Adam and AdamW keep two moment estimates per
+    parameter (three with ``amsgrad``) and a 4-byte ``step`` counter per
+    parameter tensor, which lives on the parameter's device only with
+    ``capturable`` or ``fused`` (on the CPU otherwise, and then counted
+    only for CPU parameters).
+
+    Raises:
+        TypeError: not SGD, Adam or AdamW.
+    """
+    total = 0
+    for group, params in _groups(optimizer):
+        size = sum(_tensor_bytes(p) for p in params)
+        if isinstance(optimizer, torch.optim.SGD):
+            total += size if group["momentum"] != 0 else 0
+            continue
+        total += size * (3 if group["amsgrad"] else 2)
+        on_device = group.get("capturable") or group.get("fused")
+        total += sum(4 for p in params if on_device or p.device.type == "cpu")
+    return total
+
+
+def step_temporary_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the largest set of temporaries ``optimizer.step()`` makes
+    at once, from PyTorch's implementations.
+
+    Per-tensor path (the default on the CPU): Adam and AdamW hold two
+    tensors of one parameter's size while forming ``sqrt(v) / c`` (three
+    with ``amsgrad``), and Adam's coupled ``weight_decay`` adds the decayed
+    gradient; so the largest parameter sets the figure. Multi-tensor path
+    (the CUDA default): ``sqrt(v)`` for every parameter at once (plus the
+    decayed gradients for Adam with ``weight_decay``). SGD updates in place
+    except for ``weight_decay``, which makes the decayed gradient.
+
+    Raises:
+        TypeError: not SGD, Adam or AdamW.
+    """
+    worst = 0
+    for group, params in _groups(optimizer):
+        if not params:
+            continue
+        sizes = [_tensor_bytes(p) for p in params]
+        foreach = _uses_foreach(group, params)
+        unit = sum(sizes) if foreach else max(sizes)
+        decay = group["weight_decay"] != 0 and not isinstance(
+            optimizer, torch.optim.AdamW
+        )
+        if isinstance(optimizer, torch.optim.SGD):
+            copies = 1 if decay else 0
+        elif foreach:
+            copies = 1 + int(decay)
+        else:
+            copies = 2 + int(group["amsgrad"]) + int(decay)
+        worst = max(worst, copies * unit)
+    return worst
+
+
+@dataclass(frozen=True)
+class SavedActivations:
+    """What autograd saves in one forward pass, in bytes.
+
+    ``total`` is everything saved at the end of the forward pass (parameters
+    and the inputs excluded: they are alive anyway); ``largest`` the largest
+    single tensor; ``backward_live`` the largest sum, over the backward
+    pass, of saved activations not yet freed, gradients of the parameters
+    already produced and the two activation gradients in flight, in the
+    order the forward pass saved them.
+    """
+
+    total: int
+    largest: int
+    backward_live: int
+    count: int
+
+
+def _meta_copy(t: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
+
+
+def saved_activations(
+    model: nn.Module,
+    inputs: torch.Tensor | Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> SavedActivations:
+    """Count the activations autograd saves for ``model(inputs)``, on ``meta``.
+
+    The forward pass runs with ``model``'s parameters and buffers replaced by
+    ``meta`` tensors of the same shapes and dtypes (``model`` itself is not
+    touched), in the training mode ``model`` is in. ``inputs`` is a tensor
+    or a shape, e.g. ``(batch, 3, 224, 224)``. A storage saved by several
+    operations counts once.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``; ``inputs`` is neither
+            a tensor nor a sequence of integers.
+        ValueError: a dimension of ``inputs`` is negative.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model)}")
+    x = _meta_input(inputs, dtype)
+    named = dict(model.named_parameters())
+    meta_params = {name: _meta_copy(p) for name, p in named.items()}
+    meta_buffers = {
+        name: torch.empty_like(b, device="meta")
+        for name, b in model.named_buffers()
+    }
+    param_key = {
+        p.untyped_storage()._cdata: name for name, p in meta_params.items()
+    }
+    input_key = x.untyped_storage()._cdata
+    first_saved: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    last_use: dict[str, int] = {}
+    flowing: dict[int, int] = {}
+    position = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal position
+        position += 1
+        key = t.untyped_storage()._cdata
+        if key in param_key:
+            last_use[param_key[key]] = position
+        elif key != input_key:
+            flowing[position] = t.untyped_storage().nbytes()
+            if key not in first_saved:
+                first_saved[key] = position
+                sizes[key] = t.untyped_storage().nbytes()
+        return t
+
+    with (
+        torch.enable_grad(),
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+    ):
+        torch.func.functional_call(model, {**meta_params, **meta_buffers}, (x,))
+    grads = {
+        name: _tensor_bytes(p) for name, p in named.items() if p.requires_grad
+    }
+    return SavedActivations(
+        total=sum(sizes.values()),
+        largest=max(sizes.values(), default=0),
+        backward_live=_backward_live(
+            first_saved, sizes, last_use, grads, flowing
+        ),
+        count=len(sizes),
+    )
+
+
+def _meta_input(inputs: object, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(inputs, torch.Tensor):
+        return torch.empty_like(inputs, device="meta")
+    if not isinstance(inputs, Sequence) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in inputs
+    ):
+        raise TypeError(
+            f"inputs must be a tensor or a shape of integers, got {inputs!r}"
+        )
+    if any(n < 0 for n in inputs):
+        raise ValueError(f"inputs has a negative dimension: {tuple(inputs)}")
+    return torch.empty(tuple(inputs), device="meta", dtype=dtype)
+
+
+def _backward_live(
+    first_saved: dict[int, int],
+    sizes: dict[int, int],
+    last_use: dict[str, int],
+    grads: dict[str, int],
+    flowing: dict[int, int],
+) -> int:
+    """Walk the backward pass over save positions ``t``, last to first. At
+    ``t`` are alive: activations first saved at or before ``t``, gradients of
+    parameters last used at or after ``t`` (parameters never saved, such as
+    biases, from the start), and the gradient arriving at the node of ``t``
+    and the one it sends on, each the size of the tensor saved at ``t``."""
+    unseen = sum(g for name, g in grads.items() if name not in last_use)
+    best = unseen + sum(sizes.values())
+    for t in sorted(set(first_saved.values()) | set(last_use.values())):
+        alive = sum(sizes[k] for k, p in first_saved.items() if p <= t)
+        produced = sum(
+            grads.get(name, 0) for name, p in last_use.items() if p >= t
+        )
+        in_flight = 2 * flowing.get(t, 0)
+        best = max(best, alive + produced + unseen + in_flight)
+    return best
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """The model's prediction for one training step, in bytes.
+
+    ``backward_peak = P + S + inputs + backward_live`` (see
+    :class:`SavedActivations`); ``step_peak = P + G + S + inputs + step
+    temporaries``. ``peak`` is the larger.
+    """
+
+    parameters: int
+    gradients: int
+    optimizer_state: int
+    inputs: int
+    activations: int
+    backward_peak: int
+    step_peak: int
+    parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def peak(self) -> int:
+        return max(self.backward_peak, self.step_peak)
+
+
+def estimate_training_step(
+    model: nn.Module,
+    inputs: torch.Tensor | Sequence[int],
+    optimizer: torch.optim.Optimizer,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> MemoryEstimate:
+    """Predict the memory of one training step (forward, backward with
+    ``zero_grad(set_to_none=True)`` before it, optimizer step) after the
+    first, when the optimizer state exists.
+
+    Raises:
+        TypeError, ValueError: as :func:`saved_activations` and
+            :func:`optimizer_state_bytes`.
+    """
+    saved = saved_activations(model, inputs, dtype=dtype)
+    p = parameter_bytes(model)
+    g = parameter_bytes(model, trainable_only=True)
+    s = optimizer_state_bytes(optimizer)
+    shape = inputs.shape if isinstance(inputs, torch.Tensor) else inputs
+    elem = (
+        inputs.element_size()
+        if isinstance(inputs, torch.Tensor)
+        else (torch.empty((), dtype=dtype).element_size())
+    )
+    x = math.prod(shape) * elem
+    temporaries = step_temporary_bytes(optimizer)
+    return MemoryEstimate(
+        parameters=p,
+        gradients=g,
+        optimizer_state=s,
+        inputs=x,
+        activations=saved.total,
+        backward_peak=p + s + x + saved.backward_live,
+        step_peak=p + g + s + x + temporaries,
+        parts={
+            "backward_live": saved.backward_live,
+            "largest_activation": saved.largest,
+            "step_temporaries": temporaries,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class MeasuredPeak:
+    """A measured peak of live tensor memory, bytes, with its breakdown by
+    the profiler's categories at that moment (CPU) or empty (CUDA)."""
+
+    peak: int
+    by_category: dict[str, int]
+
+
+def measure_cpu_peak(step: Callable[[], object]) -> MeasuredPeak:
+    """Run ``step()`` once under ``torch.profiler`` and return the peak of
+    live CPU tensor memory from its memory timeline, with the categories
+    (parameter, optimizer state, input, temporary, activation, gradient,
+    autograd detail, unknown) at the peak.
+
+    Tensors allocated before the call count from the start (parameters,
+    state); run one step before measuring so the optimizer state exists.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with profile(
+            activities=[ProfilerActivity.CPU],
+            profile_memory=True,
+            record_shapes=True,
+            with_stack=True,
+        ) as prof:
+            step()
+        handle, path = tempfile.mkstemp(suffix=".json")
+        os.close(handle)
+        try:
+            prof.export_memory_timeline(path, device="cpu")
+            with open(path) as f:
+                _, sizes = json.load(f)
+        finally:
+            os.remove(path)
+    # Each row is [stamp, *bytes per category]; the first column is not a category.
+    totals = [sum(row[1:]) for row in sizes]
+    at = max(range(len(totals)), key=totals.__getitem__)
+    return MeasuredPeak(
+        peak=int(totals[at]),
+        by_category=dict(zip(CPU_CATEGORIES, map(int, sizes[at][1:]))),
+    )
+
+
+def measure_cuda_peak(
+    step: Callable[[], object], device: torch.device | str | None = None
+) -> MeasuredPeak:
+    """Run ``step()`` once and return ``torch.cuda.max_memory_allocated``
+    over the call (the caching allocator's peak of live tensors).
+
+    Raises:
+        RuntimeError: CUDA is not available.
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError("measure_cuda_peak needs CUDA; none is available")
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return MeasuredPeak(int(torch.cuda.max_memory_allocated(device)), {})
+
+
+def largest_batch(
+    model: nn.Module,
+    sample_shape: Sequence[int],
+    optimizer: torch.optim.Optimizer,
+    capacity: int,
+    *,
+    dtype: torch.dtype = torch.float32,
+    limit: int = 1 << 20,
+) -> int:
+    """The largest batch size whose predicted peak fits in ``capacity``
+    bytes (0 if not even one sample fits), by bisection on the model.
+    ``sample_shape`` is one input without the batch dimension.
+
+    Raises:
+        ValueError: ``capacity`` or ``limit`` is not positive; or from the
+            model's forward pass, e.g. BatchNorm in training mode on a batch
+            of one sample of 1x1 feature maps.
+    """
+    if not capacity > 0 or not limit > 0:
+        raise ValueError("capacity and limit must be positive")
+
+    def fits(batch: int) -> bool:
+        shape = (batch, *sample_shape)
+        estimate = estimate_training_step(model, shape, optimizer, dtype=dtype)
+        return estimate.peak <= capacity
+
+    if not fits(1):
+        return 0
+    low, high = 1, 2
+    while high <= limit and fits(high):
+        low, high = high, high * 2
+    high = min(high, limit + 1)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
