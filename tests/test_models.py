@@ -7,7 +7,13 @@ from torch import nn
 
 from torch.utils.flop_counter import FlopCounterMode
 
-from dlbook.models import count_multiply_adds, count_parameters, make_cnn, make_mlp
+from dlbook.models import (
+    count_multiply_adds,
+    count_parameters,
+    make_cnn,
+    make_mlp,
+    make_muon_cnn,
+)
 
 
 def linear_params(sizes):
@@ -138,3 +144,64 @@ def test_multiply_adds_by_hand_and_model_mode_kept():
 def test_multiply_adds_reject_bad_shapes(shape):
     with pytest.raises(ValueError, match="input_shape"):
         count_multiply_adds(make_mlp(), shape)
+
+
+# make_muon_cnn: the course's CNN of the Muon notebook (EECS 182 F25 HW 6)
+
+
+def test_muon_cnn_matches_the_course_architecture_on_cifar():
+    model = make_muon_cnn()
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d"] * 3 + [
+        "Flatten", "Linear", "ReLU", "Dropout", "Linear"]
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 32), (32, 64), (64, 128)]
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(2048, 512), (512, 10)]
+    assert next(m for m in model if isinstance(m, nn.Dropout)).p == 0.5
+    conv_params = sum(9 * a * b + b for a, b in [(3, 32), (32, 64), (64, 128)])
+    assert count_parameters(model) == conv_params + 2048 * 512 + 512 + 512 * 10 + 10
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize(("channels", "size", "flat"), [(1, 8, 128), (3, 16, 512), (2, 15, 128)])
+def test_muon_cnn_flattened_size_follows_the_three_pools(channels, size, flat):
+    model = make_muon_cnn(channels, 7, image_size=size)
+    x = torch.rand(4, channels, size, size)
+    features = model[:10](x)                      # up to and including Flatten
+    assert features.shape == (4, flat)
+    assert model[10].in_features == flat
+    assert model(x).shape == (4, 7)
+
+
+def test_muon_cnn_dropout_only_in_training_and_seeded_weights():
+    model = make_muon_cnn(1, 10, image_size=8, seed=5)
+    x = torch.rand(3, 1, 8, 8)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)
+    torch.manual_seed(1)
+    assert not torch.equal(a, model(x))
+
+    def flat(m):
+        return torch.nn.utils.parameters_to_vector(m.parameters())
+
+    assert torch.equal(flat(make_muon_cnn(seed=2)), flat(make_muon_cnn(seed=2)))
+    assert not torch.equal(flat(make_muon_cnn(seed=2)), flat(make_muon_cnn(seed=3)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"image_size": 7}, "too small"),
+        ({"image_size": 0}, "image_size"),
+        ({"in_channels": 0}, "in_channels"),
+        ({"num_classes": 2.5}, "num_classes"),
+    ],
+)
+def test_muon_cnn_rejects_bad_sizes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_muon_cnn(**kwargs)

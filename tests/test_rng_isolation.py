@@ -106,6 +106,7 @@ CALLS = {
     "dlbook.optim.spectral_init_": lambda f, s: lambda: f(torch.empty(5, 3), seed=s),
     "dlbook.models.make_cnn": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.models.make_mlp": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
+    "dlbook.models.make_muon_cnn": lambda f, s: lambda: list(f(1, 3, image_size=8, seed=s).parameters()),
     "dlbook.graphs.message_passing.is_permutation_invariant": lambda f, s: lambda: f(
         lambda own, msgs: own + msgs.sum(0), torch.zeros(2),
         torch.arange(16.0).reshape(8, 2), trials=3, seed=s),

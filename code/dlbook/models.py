@@ -1,11 +1,14 @@
-"""Image classifiers for the MLP-versus-CNN comparison (6.S898 HW 2, 6–8).
+"""Image classifiers for the MLP-versus-CNN comparison (6.S898 HW 2, 6–8)
+and the Muon experiments (EECS 182, Fall 2025, HW 6, P6).
 
 :func:`make_mlp` flattens the image and applies ``depth`` fully connected
 layers of ``width`` units; :func:`make_cnn` extracts features with
 convolutions (3x3, padding 1, ReLU, a 2x2 max pool after every second one)
-and classifies them with a small MLP. Both take images ``[N, C, H, W]`` and
-return logits ``[N, num_classes]``, and both build their weights from their
-own ``seed``, leaving the caller's global random state alone.
+and classifies them with a small MLP; :func:`make_muon_cnn` is the course's
+CNN for the Muon comparison (three convolutions, each pooled, then a
+dropout MLP). All take images ``[N, C, H, W]`` and return logits
+``[N, num_classes]``, and all build their weights from their own ``seed``,
+leaving the caller's global random state alone.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "count_parameters",
     "make_cnn",
     "make_mlp",
+    "make_muon_cnn",
 ]
 
 
@@ -110,6 +114,53 @@ def make_cnn(
         *_conv_layers([c, *widths]),
         nn.Flatten(),
         *_mlp_layers([widths[-1] * side**2] + [w] * (d - 1) + [k]),
+    )
+
+
+@preserves_global_rng
+def make_muon_cnn(
+    in_channels: int = 3,
+    num_classes: int = 10,
+    *,
+    image_size: int = 32,
+    seed: int = 0,
+) -> nn.Sequential:
+    """The CNN of the course's Muon notebook (EECS 182, Fall 2025, HW 6).
+
+    Three 3x3 convolutions (padding 1) with 32, 64 and 128 channels, each
+    followed by a ReLU and a 2x2 max pool; then flatten, ``Linear(128 *
+    (image_size // 8)**2, 512)``, ReLU, ``Dropout(0.5)`` and ``Linear(512,
+    num_classes)``. On 32x32 CIFAR images the flattened feature map has
+    2048 entries, as in the course; on 8x8 digits it has 128. Input
+    ``[N, in_channels, image_size, image_size]``, output logits
+    ``[N, num_classes]``. Weights from PyTorch's default initialization,
+    drawn with the global generators seeded by ``seed`` and restored
+    afterwards (dropout in training draws from the caller's generator).
+
+    Raises:
+        ValueError: a size is not a positive integer, or ``image_size`` is
+            below 8 (three pools need at least 8 pixels).
+    """
+    c, s, k = _check_shape(in_channels, image_size, num_classes)
+    if s < 8:
+        raise ValueError(
+            f"image_size {s} is too small for 3 2x2 max pools (needs at "
+            "least 8)"
+        )
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip([c, 32, 64], [32, 64, 128]):
+        layers += [
+            nn.Conv2d(c_in, c_out, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+    return nn.Sequential(
+        *layers,
+        nn.Flatten(),
+        nn.Linear(128 * (s // 8) ** 2, 512),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(512, k),
     )
 
 

@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 Orthogonalizer = Callable[[Tensor], Tensor]
-Fallback = Callable[[list[Tensor]], torch.optim.Optimizer]
 ADJUST_LR_FNS = (None, "original", "match_rms_adamw", "spectral_unclamped")
 
 
@@ -134,7 +133,7 @@ class Muon(torch.optim.Optimizer):
         *,
         frobenius_norm: float = 1.0,
         ns_dtype: torch.dtype | None = torch.bfloat16,
-        fallback: Fallback | None = None,
+        fallback: Callable[[list[Tensor]], torch.optim.Optimizer] | None = None,
     ) -> None:
         _check_muon(lr, weight_decay, momentum, ns_steps, adjust_lr_fn)
         defaults = dict(
