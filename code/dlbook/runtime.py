@@ -151,7 +151,8 @@ def preserves_global_rng(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def describe() -> str:
-    """One line: device (with its name), profile, and the versions that
+    """Where a chapter ran, in two short lines (so the page shows them in
+    full): the device (with its name) and profile, then the versions that
     matter."""
     dev = device()
     if dev.type == "cuda":
@@ -161,9 +162,9 @@ def describe() -> str:
     else:
         where = f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
     return (
-        f"ran on {where} · profile {profile()} · python "
-        f"{platform.python_version()} · torch {torch.__version__} · numpy "
-        f"{np.__version__}"
+        f"ran on {where} · profile {profile()}\n"
+        f"python {platform.python_version()} · torch {torch.__version__} · "
+        f"numpy {np.__version__}"
     )
 
 
