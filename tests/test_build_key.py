@@ -1,6 +1,7 @@
-"""The build key that decides when executed outputs are stale (`make book` and
-`make page`): it must change with the package, the pins and the profile, and
-nothing else."""
+"""The keys that decide when executed outputs are stale: `make page`'s whole-page
+key (package, pins, profile), `make book`'s pins-and-profile key, and the
+per-chapter dependency keys of .ci/execute.py (the dlbook modules a chapter
+imports, the pins, the profile)."""
 
 import os
 import pathlib
@@ -39,9 +40,78 @@ def test_key_changes_with_package_pins_and_profile_only(tmp_path):
     assert _key(tmp_path) not in (base, edited)                    # pins
 
 
-def test_both_build_targets_use_the_key():
+def test_pins_only_key_ignores_the_package(tmp_path):
+    for part in (".ci", "code"):
+        shutil.copytree(ROOT / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    shutil.copy(ROOT / "requirements.txt", tmp_path)
+
+    def key(profile="quick"):
+        env = {**os.environ, "DLBOOK_PROFILE": profile}
+        return subprocess.run([sys.executable, str(tmp_path / ".ci" / "build_key.py"),
+                               "--pins-only"], capture_output=True, text=True, env=env,
+                              check=True).stdout.strip()
+
+    base = key()
+    module = tmp_path / "code" / "dlbook" / "attention.py"
+    module.write_text(module.read_text() + "\n# planted edit\n")
+    pins = tmp_path / "requirements.txt"
+    assert key() == base                       # the package is left to .ci/execute.py
+    pins.write_text(pins.read_text() + "\n# a new pin\n")
+    assert key() != base
+
+
+def test_build_targets_use_the_keys():
     makefile = (ROOT / "Makefile").read_text()
     book = makefile.split("\nbook:")[1].split("\n\n")[0]
     page = makefile.split("\npage:")[1].split("\n\n")[0]
-    for recipe in (book, page):
-        assert ".ci/build_key.py" in recipe and "rm -rf" in recipe
+    assert ".ci/build_key.py --pins-only" in book and "rm -rf" in book
+    assert ".ci/execute.py" in book.split(".ci/build_key.py")[1]   # after the key check
+    assert ".ci/build_key.py" in page and "rm -rf" in page
+
+
+def _load_execute():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_editing_a_module_marks_exactly_its_importers_stale(tmp_path):
+    """In a copy of the book: edit dlbook/attention.py and only the chapters that
+    import it (directly or through dlbook) change key; edit dlbook/runtime.py,
+    which every chapter imports, and all do; edit a chapter's prose, none does."""
+    execute = _load_execute()
+    for part in ("code", "book"):
+        shutil.copytree(ROOT / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    for name in ("_toc.yml", "requirements.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    chapters = execute.toc_chapters(tmp_path)
+    keys = lambda: {c.relative_to(tmp_path).as_posix(): execute.dependency_key(c, tmp_path, "quick")
+                    for c in chapters}
+    base = keys()
+
+    def importers(module):
+        return {name for name, c in zip(base, chapters)
+                if tmp_path / "code" / "dlbook" / module in execute.dependency_files(c, tmp_path)}
+
+    attention = tmp_path / "code" / "dlbook" / "attention.py"
+    attention.write_text(attention.read_text() + "\n# planted edit\n")
+    edited = keys()
+    stale = {name for name in base if edited[name] != base[name]}
+    assert stale == importers("attention.py")
+    assert {"book/attention/attention-scaling.md", "book/attention/argmax-attention.md",
+            "book/attention/linear-attention.md"} <= stale
+    assert "book/graphs/path-counting.md" not in stale and len(stale) < len(base) / 2
+
+    page = tmp_path / "book" / "attention" / "attention-scaling.md"
+    page.write_text(page.read_text() + "\nMore prose.\n")
+    assert keys() == edited                        # prose: jupyter-cache's business, not the key
+
+    runtime = tmp_path / "code" / "dlbook" / "runtime.py"
+    runtime.write_text(runtime.read_text() + "\n# planted edit\n")
+    assert all(keys()[name] != edited[name] for name in base)
+    assert keys() != {name: execute.dependency_key(c, tmp_path, "full")
+                      for name, c in zip(base, chapters)}

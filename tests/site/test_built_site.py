@@ -56,3 +56,26 @@ def test_every_glue_key_used_was_glued(page):
     assert notebook is not None, f"{page} uses glue but has no cached execution"
     missing = sorted(used - glue_keys(notebook))
     assert not missing, f"{page} uses glue keys that no cell glued: {missing}"
+
+
+def _execute_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", EXECUTABLE)
+def test_page_was_executed_by_the_parallel_executor_with_its_current_key(page):
+    """`.ci/execute.py` read the page as myst-nb does (the build found its record
+    instead of executing it again) and stored the key of the dlbook modules it
+    imports as they are now."""
+    from jupyter_cache import get_cache
+
+    execute = _execute_module()
+    from dlbook.runtime import profile
+
+    source = ROOT / f"{page}.md"
+    record = get_cache(str(CACHE)).match_cache_notebook(execute.read_notebook(source))
+    assert record.data.get("dependency_key") == execute.dependency_key(source, ROOT, profile())

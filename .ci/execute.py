@@ -1,0 +1,211 @@
+"""Execute the book's stale chapters in parallel into the execution cache.
+
+Run by `make book` before Jupyter Book, which then finds every chapter in the
+cache and only renders. A chapter is executed again when, and only when,
+
+* its code cells changed (jupyter-cache matches a record by their hash), or
+* its *dependency key* changed: the `dlbook` modules it imports, directly or
+  through other `dlbook` modules (with the packages' ``__init__`` files), the
+  pins (requirements.txt, code/pyproject.toml) and the run profile.
+
+The key is stored with the chapter's record in the cache; a record with
+another key (or none) is removed. Stale chapters are executed in parallel,
+longest first (by the time recorded in the cache), each in its own folder as
+myst-nb would, and their notebooks are read with myst-nb's own reader, so the
+records match what the Sphinx build looks up.
+
+Usage: python .ci/execute.py [--jobs N] [--dry-run] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import hashlib
+import os
+import pathlib
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PINS = ("requirements.txt", "code/pyproject.toml")
+
+
+def toc_chapters(root: pathlib.Path) -> list[pathlib.Path]:
+    """The pages of _toc.yml that are executable MyST notebooks."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries: list | None) -> None:
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    pages = [root / f"{f}.md" for f in files]
+    return [p for p in pages if p.is_file() and "format_name: myst" in p.read_text()[:400]]
+
+
+@functools.lru_cache(maxsize=None)
+def _dlbook_imports(source: str) -> frozenset[str]:
+    """Names of the dlbook modules a piece of Python imports (absolute imports)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.split(".")[0] == "dlbook"}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == "dlbook":
+                names.add(node.module)
+                # `from dlbook.data import cifar` may name a submodule
+                names |= {f"{node.module}.{a.name}" for a in node.names}
+    return frozenset(names)
+
+
+def module_file(code: pathlib.Path, name: str) -> pathlib.Path | None:
+    base = code.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def dependency_files(chapter: pathlib.Path, root: pathlib.Path) -> list[pathlib.Path]:
+    """The dlbook files a chapter's code imports, transitively, with the
+    ``__init__.py`` of every package on the way (Python runs those too)."""
+    code = root / "code"
+    cells = _code_cells(chapter.read_text())
+    pending: set[str] = set().union(*(_dlbook_imports(c) for c in cells))
+    seen: set[pathlib.Path] = set()
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            path = module_file(code, ".".join(parts[:i]))
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            pending |= _dlbook_imports(path.read_text())
+    return sorted(seen)
+
+
+def _code_cells(text: str) -> list[str]:
+    cells, inside, current = [], False, []
+    for line in text.splitlines():
+        if not inside and line.startswith("```{code-cell}"):
+            inside, current = True, []
+        elif inside and line.startswith("```"):
+            inside = False
+            cells.append("\n".join(l for l in current if not l.startswith(":")))
+        elif inside:
+            current.append(line)
+    return cells
+
+
+def dependency_key(chapter: pathlib.Path, root: pathlib.Path, profile: str) -> str:
+    digest = hashlib.sha256(profile.encode())
+    for path in [*dependency_files(chapter, root), *(root / p for p in PINS)]:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def read_notebook(chapter: pathlib.Path):
+    """The notebook as myst-nb reads it at build time (with the book's MyST
+    extensions, as myst-nb's reader for Markdown notebooks is configured)."""
+    from myst_nb.core.read import read_myst_markdown_notebook
+    from myst_parser.config.main import MdParserConfig
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    extensions = set(config.get("parse", {}).get("myst_enable_extensions", []))
+    return read_myst_markdown_notebook(
+        chapter.read_text(), config=MdParserConfig(enable_extensions=extensions),
+        add_source_map=True, path=str(chapter))
+
+
+def _execute(chapter: str, timeout: int) -> tuple[str, object, float, str | None]:
+    """Run in a worker: execute one chapter in its folder."""
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    path = pathlib.Path(chapter)
+    nb = read_notebook(path)
+    result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
+                                 timeout=timeout, meta_override=True)
+    return chapter, nb, result.time, result.exc_string if result.err is not None else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--dry-run", action="store_true", help="list stale chapters only")
+    parser.add_argument("--cache", default=str(ROOT / "_build" / ".jupyter_cache"))
+    args = parser.parse_args()
+
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    sys.path.insert(0, str(ROOT / "code"))
+    from dlbook.runtime import profile
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    timeout = int(config.get("execute", {}).get("timeout", 300))
+    cache = get_cache(args.cache)
+    stale, previous = [], {}
+    for chapter in toc_chapters(ROOT):
+        key = dependency_key(chapter, ROOT, profile())
+        try:
+            record = cache.match_cache_notebook(read_notebook(chapter))
+        except KeyError:
+            record = None
+        if record is not None and record.data.get("dependency_key") == key:
+            continue
+        if record is not None:
+            previous[str(chapter)] = record.data.get("execution_seconds", 0.0)
+            if not args.dry_run:
+                cache.remove_cache_record(record.pk)
+        stale.append((chapter, key))
+    rel = lambda p: p.relative_to(ROOT)  # noqa: E731
+    print(f"execute: {len(stale)} stale chapter(s) of {len(toc_chapters(ROOT))}, "
+          f"profile {profile()}, {args.jobs} job(s)")
+    for chapter, key in stale:
+        print(f"  {rel(chapter)}  (key {key})")
+    if args.dry_run or not stale:
+        return 0
+
+    keys = {str(c): k for c, k in stale}
+    order = sorted(keys, key=lambda c: -previous.get(c, pathlib.Path(c).stat().st_size / 1e4))
+    failures = 0
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(_execute, c, timeout) for c in order]
+        for future in as_completed(futures):
+            chapter, nb, seconds, error = future.result()
+            name = rel(pathlib.Path(chapter))
+            if error is not None:
+                failures += 1
+                print(f"FAILED {name} after {seconds:.1f} s\n{error}", file=sys.stderr)
+                continue
+            cache.cache_notebook_bundle(
+                CacheBundleIn(nb, chapter, data={"execution_seconds": seconds,
+                                                 "dependency_key": keys[chapter]}),
+                check_validity=False, overwrite=True)
+            # Sphinx re-reads a page only when its source is newer than the
+            # last build: mark the re-executed chapter as changed.
+            os.utime(chapter)
+            print(f"  executed {name} in {seconds:.1f} s")
+    print(f"execute: done in {time.perf_counter() - start:.1f} s wall, {failures} failure(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
