@@ -133,14 +133,15 @@ def newton_schulz(
     eps: float = 1e-7,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Approximate the polar factor ``U V^T`` of ``g = U S V^T`` by Newton–Schulz.
+    """Approximate the polar factor ``U V^T`` of ``g`` by Newton–Schulz.
 
-    ``g`` is scaled to Frobenius norm ``frobenius_norm`` (which bounds every
-    singular value by it), then ``steps`` times ``X <- a X + b (X X^T) X +
-    c (X X^T)^2 X`` with ``(a, b, c) = coefficients``. Each step maps every
-    singular value ``s`` to ``a s + b s^3 + c s^5`` and keeps the singular
-    vectors. The iteration runs on the wide orientation (a tall ``g`` is
-    transposed), so the Gram matrix ``X X^T`` is ``min(m, n)`` square.
+    With ``g = U S V^T`` (thin SVD): ``g`` is scaled to Frobenius norm
+    ``frobenius_norm`` (which bounds every singular value by it), then
+    ``steps`` times ``X <- a X + b (X X^T) X + c (X X^T)^2 X`` with
+    ``(a, b, c) = coefficients``. Each step maps every singular value ``s``
+    to ``a s + b s^3 + c s^5`` and keeps the singular vectors. The iteration
+    runs on the wide orientation (a tall ``g`` is transposed), so the Gram
+    matrix ``X X^T`` is ``min(m, n)`` square.
 
     With :data:`CUBIC` and ``frobenius_norm=0.99 * sqrt(3)`` this is the
     course's Muon (EECS 182, Fall 2025, HW 6); with :data:`QUINTIC`, norm 1
