@@ -116,6 +116,13 @@ CALLS = {
         np.array([[10.0, 1.0]]), np.array([11.0]), 0.5, steps=5, seed=s),
     "dlbook.regularization.train_with_marker": _tiny_marker_call,
     "dlbook.train.train": _tiny_train_call,
+    "dlbook.debugging.make_deep_net": lambda f, s: lambda: list(
+        f(4, 3, residual=True, seed=s).parameters()),
+    "dlbook.debugging.sgd_loop": lambda f, s: lambda: f(
+        importlib.import_module("dlbook.debugging").make_deep_net(
+            2, 4, residual=False, in_shape=(1, 2, 2), num_classes=2, seed=0),
+        torch.rand(8, 1, 2, 2, generator=torch.Generator().manual_seed(5)),
+        torch.arange(8) % 2, lr=0.1, batch_size=4, steps=3, seed=s),
 }
 SEEDED = _seeded_functions()
 
