@@ -53,8 +53,10 @@ def power_iteration(
     amplify the top eigenvector with ``u = (a a^T)^iterations v``, and read
     the top eigenvalue as ``||a a^T u|| / ||u||``; its square root is the
     norm. ``v`` is rescaled to unit length after every multiplication: the
-    same estimate in exact arithmetic, but without it ``(a a^T)^k v`` leaves
-    the float32 range once ``||a||_2^(2k)`` passes about ``3.4e38``. The
+    same estimate in exact arithmetic, but without it the entries of
+    ``(a a^T)^k v`` grow like ``||a||_2^(2k)`` and leave the float32 range
+    (about ``3.4e38``; the norm of ``u``, a sum of squares, overflows once
+    it passes about ``1.8e19``) within a few iterations. The
     estimate never exceeds the true norm; its relative error falls like
     ``(s_2 / s_1)^(4k)`` in the two top singular values (the vector's error
     falls like ``(s_2 / s_1)^(2k)``, and the quotient squares it).
