@@ -26,14 +26,15 @@ test: $(STAMP)
 	$(BIN)/ruff format --check --config code/pyproject.toml code/dlbook
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
-# The execution cache only sees a notebook's own cells, so the whole build is
-# keyed on the package, the pins and the profile: change any and the book is
-# rebuilt from scratch; change nothing and nothing is executed again.
+# A change of pins or profile clears _build. Then .ci/execute.py executes, in
+# parallel, the chapters whose code cells or imported dlbook modules changed
+# (see its docstring), and Jupyter Book renders everything from the cache.
 book: $(STAMP)
-	@key=$$($(BIN)/python .ci/build_key.py); \
+	@key=$$($(BIN)/python .ci/build_key.py --pins-only); \
 	if [ "$$(cat _build/.build-key 2>/dev/null)" != "$$key" ]; then \
-		echo "build key changed ($$key): clearing _build"; rm -rf _build; \
+		echo "pins or profile changed ($$key): clearing _build"; rm -rf _build; \
 	fi; \
+	$(BIN)/python .ci/execute.py && \
 	$(BIN)/jupyter-book build . $(JB_FLAGS) && echo "$$key" > _build/.build-key
 
 # Checks of the built site: every page exists, no errors in outputs, glue resolved.

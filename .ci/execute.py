@@ -6,13 +6,15 @@ cache and only renders. A chapter is executed again when, and only when,
 * its code cells changed (jupyter-cache matches a record by their hash), or
 * its *dependency key* changed: the `dlbook` modules it imports, directly or
   through other `dlbook` modules (with the packages' ``__init__`` files), the
-  pins (requirements.txt, code/pyproject.toml) and the run profile.
+  files its cells declare with ``# depends on: <path>``, the pins
+  (requirements.txt, code/pyproject.toml) and the run profile.
 
 The key is stored with the chapter's record in the cache; a record with
 another key (or none) is removed. Stale chapters are executed in parallel,
 longest first (by the time recorded in the cache), each in its own folder as
 myst-nb would, and their notebooks are read with myst-nb's own reader, so the
-records match what the Sphinx build looks up.
+records match what the Sphinx build looks up. A failing chapter's traceback
+is printed and written to _build/reports/, and the command fails.
 
 Usage: python .ci/execute.py [--jobs N] [--dry-run] [--cache DIR]
 """
@@ -25,6 +27,7 @@ import functools
 import hashlib
 import os
 import pathlib
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,6 +36,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PINS = ("requirements.txt", "code/pyproject.toml")
+REPORTS = ROOT / "_build" / "reports"   # one traceback per failed chapter
 
 
 def toc_chapters(root: pathlib.Path) -> list[pathlib.Path]:
@@ -80,13 +84,22 @@ def module_file(code: pathlib.Path, name: str) -> pathlib.Path | None:
     return None
 
 
+DEPENDS_ON = re.compile(r"#\s*depends on:\s*(\S+)")
+
+
 def dependency_files(chapter: pathlib.Path, root: pathlib.Path) -> list[pathlib.Path]:
     """The dlbook files a chapter's code imports, transitively, with the
-    ``__init__.py`` of every package on the way (Python runs those too)."""
+    ``__init__.py`` of every package on the way (Python runs those too), and
+    any file a code cell declares with a ``# depends on: <path>`` comment
+    (relative to the chapter, e.g. a results file the chapter reads)."""
     code = root / "code"
     cells = _code_cells(chapter.read_text())
     pending: set[str] = set().union(*(_dlbook_imports(c) for c in cells))
-    seen: set[pathlib.Path] = set()
+    seen: set[pathlib.Path] = {
+        (chapter.parent / m.group(1)).resolve()
+        for c in cells for m in DEPENDS_ON.finditer(c)
+        if (chapter.parent / m.group(1)).is_file()
+    }
     while pending:
         name = pending.pop()
         parts = name.split(".")
@@ -194,6 +207,9 @@ def main() -> int:
             if error is not None:
                 failures += 1
                 print(f"FAILED {name} after {seconds:.1f} s\n{error}", file=sys.stderr)
+                report = REPORTS / f"{name.with_suffix('').as_posix().replace('/', '__')}.log"
+                report.parent.mkdir(parents=True, exist_ok=True)
+                report.write_text(f"{name} failed after {seconds:.1f} s\n\n{error}\n")
                 continue
             cache.cache_notebook_bundle(
                 CacheBundleIn(nb, chapter, data={"execution_seconds": seconds,

@@ -115,3 +115,19 @@ def test_editing_a_module_marks_exactly_its_importers_stale(tmp_path):
     assert all(keys()[name] != edited[name] for name in base)
     assert keys() != {name: execute.dependency_key(c, tmp_path, "full")
                       for name, c in zip(base, chapters)}
+
+
+def test_a_declared_file_dependency_is_part_of_the_key(tmp_path):
+    execute = _load_execute()
+    shutil.copytree(ROOT / "code", tmp_path / "code",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    shutil.copy(ROOT / "requirements.txt", tmp_path)
+    (tmp_path / "book").mkdir()
+    chapter = tmp_path / "book" / "page.md"
+    chapter.write_text("```{code-cell} ipython3\n# depends on: ../results.json\n"
+                       "import json\n```\n")
+    results = tmp_path / "results.json"
+    results.write_text("{}")
+    base = execute.dependency_key(chapter, tmp_path, "quick")
+    results.write_text('{"ratio": 1.0}')
+    assert execute.dependency_key(chapter, tmp_path, "quick") != base

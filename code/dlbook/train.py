@@ -173,9 +173,11 @@ def train(
         total_loss, correct, count = 0.0, 0, 0
         for inputs, labels in loader:
             inputs, labels = inputs.to(dev), labels.to(dev)
+            # Before the forward pass: the last step's gradients are freed
+            # (set to None) before the activations of this one are saved.
+            opt.zero_grad()
             logits = model(inputs)
             loss = loss_fn(logits, labels)
-            opt.zero_grad()
             loss.backward()
             opt.step()
             total_loss += float(loss.detach()) * len(labels)
