@@ -20,12 +20,14 @@ the caching allocator's peak statistics. 1 MB is 10^6 bytes throughout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -384,7 +386,7 @@ def measure_cpu_peak(step: Callable[[], object]) -> MeasuredPeak:
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_native_stderr():
         warnings.simplefilter("ignore")
         with profile(
             activities=[ProfilerActivity.CPU],
@@ -408,6 +410,22 @@ def measure_cpu_peak(step: Callable[[], object]) -> MeasuredPeak:
         peak=int(totals[at]),
         by_category=dict(zip(CPU_CATEGORIES, map(int, sizes[at][1:]))),
     )
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence file descriptor 2: the profiler's C++ logger prints a line at
+    every start and stop of a profile, and a warning about blocks allocated
+    before it started, which would land in a notebook's output."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def measure_cuda_peak(
