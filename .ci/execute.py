@@ -90,15 +90,15 @@ DEPENDS_ON = re.compile(r"#\s*depends on:\s*(\S+)")
 def dependency_files(chapter: pathlib.Path, root: pathlib.Path) -> list[pathlib.Path]:
     """The dlbook files a chapter's code imports, transitively, with the
     ``__init__.py`` of every package on the way (Python runs those too), and
-    any file a code cell declares with a ``# depends on: <path>`` comment
-    (relative to the chapter, e.g. a results file the chapter reads)."""
+    any file a code cell declares with a ``# depends on: <path or glob>``
+    comment (relative to the chapter, e.g. a results file the chapter reads)."""
     code = root / "code"
     cells = _code_cells(chapter.read_text())
     pending: set[str] = set().union(*(_dlbook_imports(c) for c in cells))
     seen: set[pathlib.Path] = {
-        (chapter.parent / m.group(1)).resolve()
+        path.resolve()
         for c in cells for m in DEPENDS_ON.finditer(c)
-        if (chapter.parent / m.group(1)).is_file()
+        for path in sorted(chapter.parent.glob(m.group(1))) if path.is_file()
     }
     while pending:
         name = pending.pop()
@@ -146,12 +146,12 @@ def read_notebook(chapter: pathlib.Path):
         add_source_map=True, path=str(chapter))
 
 
-def _execute(chapter: str, timeout: int) -> tuple[str, object, float, str | None]:
-    """Run in a worker: execute one chapter in its folder."""
+def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | None]:
+    """Run in a worker: execute one chapter's notebook (as read when its key
+    was computed) in the chapter's folder."""
     from jupyter_cache.executors.utils import single_nb_execution
 
     path = pathlib.Path(chapter)
-    nb = read_notebook(path)
     result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
                                  timeout=timeout, meta_override=True)
     return chapter, nb, result.time, result.exc_string if result.err is not None else None
@@ -173,11 +173,12 @@ def main() -> int:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     timeout = int(config.get("execute", {}).get("timeout", 300))
     cache = get_cache(args.cache)
-    stale, previous = [], {}
+    stale, previous, notebooks = [], {}, {}
     for chapter in toc_chapters(ROOT):
         key = dependency_key(chapter, ROOT, profile())
+        notebooks[str(chapter)] = read_notebook(chapter)
         try:
-            record = cache.match_cache_notebook(read_notebook(chapter))
+            record = cache.match_cache_notebook(notebooks[str(chapter)])
         except KeyError:
             record = None
         if record is not None and record.data.get("dependency_key") == key:
@@ -185,7 +186,7 @@ def main() -> int:
         if record is not None:
             previous[str(chapter)] = record.data.get("execution_seconds", 0.0)
             if not args.dry_run:
-                cache.remove_cache_record(record.pk)
+                cache.remove_cache(record.pk)
         stale.append((chapter, key))
     rel = lambda p: p.relative_to(ROOT)  # noqa: E731
     print(f"execute: {len(stale)} stale chapter(s) of {len(toc_chapters(ROOT))}, "
@@ -200,7 +201,7 @@ def main() -> int:
     failures = 0
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(_execute, c, timeout) for c in order]
+        futures = [pool.submit(_execute, c, notebooks[c], timeout) for c in order]
         for future in as_completed(futures):
             chapter, nb, seconds, error = future.result()
             name = rel(pathlib.Path(chapter))

@@ -174,10 +174,7 @@ class Muon(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One step for every parameter with a gradient (and the fallback's)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _evaluate(closure)
         for group in self.param_groups:
             params, grads, buffers = [], [], []
             for p in group["params"]:
@@ -232,6 +229,15 @@ class MuonSVD(Muon):
 
     def orthogonalizer(self, group: dict[str, Any]) -> Orthogonalizer:
         return svd_orthogonalize
+
+
+def _evaluate(closure: Callable[[], Any] | None) -> Any:
+    """The loss from ``closure`` (with gradients on), as ``torch.optim``
+    optimizers return it from ``step``; None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def _check_muon(
@@ -343,10 +349,8 @@ class SpectralSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        """One step for every parameter with a gradient."""
+        loss = _evaluate(closure)
         for group in self.param_groups:
             with_grad = [p for p in group["params"] if p.grad is not None]
             spectral_sgd(
