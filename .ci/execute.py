@@ -11,7 +11,8 @@ cache and only renders. A chapter is executed again when, and only when,
 
 The key is stored with the chapter's record in the cache; a record with
 another key (or none) is removed. Stale chapters are executed in parallel,
-longest first (by the time recorded in the cache), each in its own folder as
+longest first (by the time recorded in the cache), the cores shared between
+the jobs (OMP_NUM_THREADS), each in its own folder as
 myst-nb would, and their notebooks are read with myst-nb's own reader, so the
 records match what the Sphinx build looks up. A failing chapter's traceback
 is printed and written to _build/reports/, and the command fails.
@@ -197,6 +198,12 @@ def main() -> int:
         return 0
 
     keys = {str(c): k for c, k in stale}
+    # Share the cores between the jobs instead of oversubscribing them (each
+    # kernel would otherwise start one BLAS/OpenMP thread per core); measured
+    # on 2 cores, 2 jobs: 314 s cold instead of 348 s. An explicit setting wins.
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, args.jobs)))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, threads)
     order = sorted(keys, key=lambda c: -previous.get(c, pathlib.Path(c).stat().st_size / 1e4))
     failures = 0
     start = time.perf_counter()
