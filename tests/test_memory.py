@@ -152,3 +152,16 @@ def test_invalid_inputs_raise_clear_errors():
 def test_empty_batch_saves_nothing_of_size():
     counted = saved_activations(small_cnn(), (0, 3, 8, 8))
     assert counted.total == 0
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_first_step_peak_leaves_the_state_out_of_the_backward_pass(name):
+    """The very first step of a fresh optimizer: no state during backward."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10)
+    opt = OPTIMIZERS[name](model.parameters())
+    x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    estimate = estimate_training_step(model, x, opt)
+    measured = measure_cpu_peak(training_step(model, opt, x, y))
+    assert abs(estimate.first_step_peak / measured.peak - 1) < 0.05
+    assert estimate.first_step_peak < estimate.peak      # the state would add to it

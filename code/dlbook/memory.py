@@ -306,7 +306,8 @@ class MemoryEstimate:
 
     ``backward_peak = P + S + inputs + backward_live`` (see
     :class:`SavedActivations`); ``step_peak = P + G + S + inputs + step
-    temporaries``. ``peak`` is the larger.
+    temporaries``. ``peak`` is the larger; ``first_step_peak`` leaves the
+    state out of the backward pass.
     """
 
     parameters: int
@@ -320,7 +321,14 @@ class MemoryEstimate:
 
     @property
     def peak(self) -> int:
+        """The peak of a step after the first (the state exists throughout)."""
         return max(self.backward_peak, self.step_peak)
+
+    @property
+    def first_step_peak(self) -> int:
+        """The peak of the first step, whose backward pass runs before the
+        optimizer state exists (the step itself creates it)."""
+        return max(self.backward_peak - self.optimizer_state, self.step_peak)
 
 
 def estimate_training_step(
