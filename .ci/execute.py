@@ -40,8 +40,8 @@ PINS = ("requirements.txt", "code/pyproject.toml")
 REPORTS = ROOT / "_build" / "reports"   # one traceback per failed chapter
 
 
-def toc_chapters(root: pathlib.Path) -> list[pathlib.Path]:
-    """The pages of _toc.yml that are executable MyST notebooks."""
+def toc_files(root: pathlib.Path) -> list[str]:
+    """Every page of ``_toc.yml`` (root, parts, chapters, sections), without suffix."""
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [toc["root"]]
 
@@ -54,7 +54,13 @@ def toc_chapters(root: pathlib.Path) -> list[pathlib.Path]:
 
     for part in toc.get("parts", []):
         walk(part.get("chapters"))
-    pages = [root / f"{f}.md" for f in files]
+    walk(toc.get("chapters"))
+    return files
+
+
+def toc_chapters(root: pathlib.Path) -> list[pathlib.Path]:
+    """The pages of _toc.yml that are executable MyST notebooks."""
+    pages = [root / f"{f}.md" for f in toc_files(root)]
     return [p for p in pages if p.is_file() and "format_name: myst" in p.read_text()[:400]]
 
 

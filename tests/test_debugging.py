@@ -24,13 +24,7 @@ from dlbook.debugging import (
 DIVISORS_32 = [1, 2, 4, 8, 16, 32]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks: one thread avoids thread contention on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(n=32, seed=0, shape=(1, 8, 8), dtype=torch.float64):

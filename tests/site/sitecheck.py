@@ -10,31 +10,27 @@ reader sees.
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import re
 from typing import Iterator
 
-import yaml
 
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|\b\w*(Error|Exception): |\b\w*Warning: ")
 
 
-def toc_files(root: pathlib.Path) -> list[str]:
-    """Every page of ``_toc.yml`` (root, parts, chapters, sections), without suffix."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]]
+def load_execute():
+    """The build's own executor module, `.ci/execute.py` (its table-of-contents
+    reader, notebook reader and dependency keys)."""
+    path = pathlib.Path(__file__).resolve().parents[2] / ".ci" / "execute.py"
+    spec = importlib.util.spec_from_file_location("dlbook_execute", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-            walk(entry.get("chapters"))
 
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
+execute = load_execute()
+toc_files = execute.toc_files
 
 
 def has_code_cells(source: pathlib.Path) -> bool:

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from sitecheck import (executed_notebook, glue_keys, has_code_cells,  # noqa: E402
+from sitecheck import (execute, executed_notebook, glue_keys, has_code_cells,  # noqa: E402
                        html_output_problems, output_problems, toc_files)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -58,14 +58,6 @@ def test_every_glue_key_used_was_glued(page):
     assert not missing, f"{page} uses glue keys that no cell glued: {missing}"
 
 
-def _execute_module():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("page", EXECUTABLE)
 def test_page_was_executed_by_the_parallel_executor_with_its_current_key(page):
     """`.ci/execute.py` read the page as myst-nb does (the build found its record
@@ -73,7 +65,6 @@ def test_page_was_executed_by_the_parallel_executor_with_its_current_key(page):
     imports as they are now."""
     from jupyter_cache import get_cache
 
-    execute = _execute_module()
     from dlbook.runtime import profile
 
     source = ROOT / f"{page}.md"
