@@ -165,3 +165,16 @@ def test_first_step_peak_leaves_the_state_out_of_the_backward_pass(name):
     measured = measure_cpu_peak(training_step(model, opt, x, y))
     assert abs(estimate.first_step_peak / measured.peak - 1) < 0.05
     assert estimate.first_step_peak < estimate.peak      # the state would add to it
+
+
+def test_largest_batch_matches_a_brute_force_search():
+    model = small_cnn()
+    opt = torch.optim.Adam(model.parameters())
+    peaks = [estimate_training_step(model, (b, 3, 8, 8), opt).peak for b in range(1, 121)]
+    assert peaks == sorted(peaks)                        # the search assumes this
+    for capacity in (peaks[0] - 1, peaks[0], peaks[2] + 1, peaks[47], peaks[99] + 5):
+        brute = sum(p <= capacity for p in peaks)
+        assert largest_batch(model, (3, 8, 8), opt, capacity, limit=120) == brute
+    assert largest_batch(model, (3, 8, 8), opt, 10**12, limit=120) == 120
+    # capacities are often written as floats (15.5e9 bytes)
+    assert largest_batch(model, (3, 8, 8), opt, float(peaks[47]), limit=120) == 48

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 import tempfile
@@ -85,13 +84,12 @@ def parameter_bytes(model: nn.Module, *, trainable_only: bool = False) -> int:
 
 
 def _groups(optimizer: torch.optim.Optimizer) -> list[tuple[dict, list]]:
-    if not isinstance(optimizer, (torch.optim.SGD, torch.optim.Adam)):
-        # AdamW subclasses Adam in recent PyTorch; anything else is unknown.
-        if not isinstance(optimizer, torch.optim.AdamW):
-            raise TypeError(
-                "optimizer must be torch.optim.SGD, Adam or AdamW, got "
-                f"{type(optimizer).__name__}"
-            )
+    known = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
+    if not isinstance(optimizer, known):
+        raise TypeError(
+            "optimizer must be torch.optim.SGD, Adam or AdamW, got "
+            f"{type(optimizer).__name__}"
+        )
     return [
         (g, [p for p in g["params"] if p.requires_grad])
         for g in optimizer.param_groups
@@ -350,13 +348,7 @@ def estimate_training_step(
     p = parameter_bytes(model)
     g = parameter_bytes(model, trainable_only=True)
     s = optimizer_state_bytes(optimizer)
-    shape = inputs.shape if isinstance(inputs, torch.Tensor) else inputs
-    elem = (
-        inputs.element_size()
-        if isinstance(inputs, torch.Tensor)
-        else (torch.empty((), dtype=dtype).element_size())
-    )
-    x = math.prod(shape) * elem
+    x = _tensor_bytes(_meta_input(inputs, dtype))
     temporaries = step_temporary_bytes(optimizer)
     return MemoryEstimate(
         parameters=p,
@@ -458,14 +450,19 @@ def largest_batch(
     model: nn.Module,
     sample_shape: Sequence[int],
     optimizer: torch.optim.Optimizer,
-    capacity: int,
+    capacity: float,
     *,
     dtype: torch.dtype = torch.float32,
     limit: int = 1 << 20,
 ) -> int:
     """The largest batch size whose predicted peak fits in ``capacity``
-    bytes (0 if not even one sample fits), by bisection on the model.
-    ``sample_shape`` is one input without the batch dimension.
+    bytes (0 if not even one sample fits). ``sample_shape`` is one input
+    without the batch dimension.
+
+    The peak grows almost linearly with the batch, so a line through the
+    predictions at batches 8 and 64 gives a first guess; steps of doubling
+    length from it bracket the answer, and bisection finds it (a handful of
+    predictions, each a forward pass on ``meta``).
 
     Raises:
         ValueError: ``capacity`` or ``limit`` is not positive; or from the
@@ -480,13 +477,55 @@ def largest_batch(
         estimate = estimate_training_step(model, shape, optimizer, dtype=dtype)
         return estimate.peak <= capacity
 
-    if not fits(1):
-        return 0
-    low, high = 1, 2
-    while high <= limit and fits(high):
-        low, high = high, high * 2
-    high = min(high, limit + 1)
+    low, high = _bracket(
+        fits,
+        _linear_guess(model, sample_shape, optimizer, capacity, dtype, limit),
+        limit,
+    )
     while high - low > 1:
         mid = (low + high) // 2
         low, high = (mid, high) if fits(mid) else (low, mid)
     return low
+
+
+def _linear_guess(
+    model: nn.Module,
+    sample_shape: Sequence[int],
+    optimizer: torch.optim.Optimizer,
+    capacity: float,
+    dtype: torch.dtype,
+    limit: int,
+) -> int:
+    """Where the line through the peaks at batches 8 and 64 meets
+    ``capacity``, within [1, limit]."""
+    b0, b1 = min(8, limit), min(64, limit)
+    if b1 == b0:
+        return b0
+    p0, p1 = (
+        estimate_training_step(
+            model, (b, *sample_shape), optimizer, dtype=dtype
+        ).peak
+        for b in (b0, b1)
+    )
+    if p1 <= p0:
+        return b0
+    guess = b0 + int((capacity - p0) * (b1 - b0) // (p1 - p0))
+    return min(max(guess, 1), limit)
+
+
+def _bracket(
+    fits: Callable[[int], bool], guess: int, limit: int
+) -> tuple[int, int]:
+    """``(low, high)`` with ``low`` fitting (0 stands for "nothing fits")
+    and ``high`` not fitting (``limit + 1`` stands for "everything does"),
+    found in steps of doubling length from ``guess``."""
+    step = 1
+    if fits(guess):
+        low = guess
+        while low + step <= limit and fits(low + step):
+            low, step = low + step, step * 2
+        return low, min(low + step, limit + 1)
+    high = guess
+    while high - step >= 1 and not fits(high - step):
+        high, step = high - step, step * 2
+    return max(high - step, 0), high
