@@ -9,8 +9,10 @@ cache and only renders. A chapter is executed again when, and only when,
   files its cells declare with ``# depends on: <path>``, the pins
   (requirements.txt, code/pyproject.toml) and the run profile.
 
-The key is stored with the chapter's record in the cache; a record with
-another key (or none) is removed. Stale chapters are executed in parallel,
+The key is stored with the chapter's record in the cache, with the
+execution time and the peak memory the chapter's kernel reported after its
+last cell (host, and CUDA when used; the reproducibility page lists them); a
+record with another key (or none, or no memory figures) is removed. Stale chapters are executed in parallel,
 longest first (by the time recorded in the cache), the cores shared between
 the jobs (OMP_NUM_THREADS), each in its own folder as
 myst-nb would, and their notebooks are read with myst-nb's own reader, so the
@@ -26,6 +28,7 @@ import argparse
 import ast
 import functools
 import hashlib
+import json
 import os
 import pathlib
 import re
@@ -153,15 +156,72 @@ def read_notebook(chapter: pathlib.Path):
         add_source_map=True, path=str(chapter))
 
 
-def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | None]:
-    """Run in a worker: execute one chapter's notebook (as read when its key
-    was computed) in the chapter's folder."""
-    from jupyter_cache.executors.utils import single_nb_execution
+# Run in the chapter's kernel after its last cell: what the chapter needed.
+# VmHWM is the kernel's own peak resident set (getrusage's ru_maxrss would also
+# count the process that forked it); CUDA figures only when CUDA was used.
+_RESOURCES = """\
+import json as _json, re as _re, sys as _sys
+_torch = _sys.modules.get("torch")
+_cuda = _torch is not None and _torch.cuda.is_available() and _torch.cuda.is_initialized()
+try:
+    with open("/proc/self/status") as _f:
+        _rss = int(_re.search(r"VmHWM:\\s*(\\d+) kB", _f.read()).group(1)) * 1024
+except OSError:
+    _rss = None
+print(_json.dumps({
+    "peak_rss_bytes": _rss,
+    "peak_cuda_allocated_bytes": _torch.cuda.max_memory_allocated() if _cuda else None,
+    "peak_cuda_reserved_bytes": _torch.cuda.max_memory_reserved() if _cuda else None,
+    "cuda_device": _torch.cuda.get_device_name() if _cuda else None,
+}))
+"""
 
-    path = pathlib.Path(chapter)
-    result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
-                                 timeout=timeout, meta_override=True)
-    return chapter, nb, result.time, result.exc_string if result.err is not None else None
+
+def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | None, dict]:
+    """Run in a worker: execute one chapter's notebook (as read when its key
+    was computed) in the chapter's folder, as jupyter-cache's
+    ``single_nb_execution`` would, and after its last cell ask the same kernel
+    for the chapter's peak memory (see ``_RESOURCES``); that probe's output is
+    not kept in the notebook."""
+    import traceback
+
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbformat.v4 import new_code_cell
+
+    used: dict = {}
+    probing: list = []
+
+    class Client(NotebookClient):
+        async def async_execute_cell(self, cell, cell_index, execution_count=None,
+                                     store_history=True):
+            result = await super().async_execute_cell(cell, cell_index, execution_count,
+                                                      store_history)
+            if cell_index == len(self.nb.cells) - 1 and not probing:
+                probing.append(True)
+                probe = new_code_cell(_RESOURCES)   # nbclient stores it at its index:
+                self.nb.cells.append(probe)        # give it one of its own
+                try:
+                    await super().async_execute_cell(probe, cell_index + 1,
+                                                     store_history=False)
+                finally:
+                    self.nb.cells.pop()
+                text = "".join(o.get("text", "") for o in probe.outputs
+                               if o.get("name") == "stdout")
+                used.update(json.loads(text))
+            return result
+
+    settings = nb.metadata.get("execution", {})
+    client = Client(nb, timeout=settings.get("timeout", timeout),
+                    allow_errors=settings.get("allow_errors", False), record_timing=False,
+                    resources={"metadata": {"path": str(pathlib.Path(chapter).parent)}})
+    error = None
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError):
+        error = traceback.format_exc()
+    return chapter, nb, time.perf_counter() - start, error, used
 
 
 def main() -> int:
@@ -188,7 +248,9 @@ def main() -> int:
             record = cache.match_cache_notebook(notebooks[str(chapter)])
         except KeyError:
             record = None
-        if record is not None and record.data.get("dependency_key") == key:
+        # a record from before the memory probe existed is executed again
+        if (record is not None and record.data.get("dependency_key") == key
+                and "peak_rss_bytes" in record.data):
             continue
         if record is not None:
             previous[str(chapter)] = record.data.get("execution_seconds", 0.0)
@@ -216,7 +278,7 @@ def main() -> int:
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = [pool.submit(_execute, c, notebooks[c], timeout) for c in order]
         for future in as_completed(futures):
-            chapter, nb, seconds, error = future.result()
+            chapter, nb, seconds, error, resources = future.result()
             name = rel(pathlib.Path(chapter))
             if error is not None:
                 failures += 1
@@ -227,7 +289,8 @@ def main() -> int:
                 continue
             cache.cache_notebook_bundle(
                 CacheBundleIn(nb, chapter, data={"execution_seconds": seconds,
-                                                 "dependency_key": keys[chapter]}),
+                                                 "dependency_key": keys[chapter],
+                                                 **resources}),
                 check_validity=False, overwrite=True)
             # Sphinx re-reads a page only when its source is newer than the
             # last build: mark the re-executed chapter as changed.

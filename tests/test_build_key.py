@@ -134,3 +134,43 @@ def test_a_declared_file_dependency_is_part_of_the_key(tmp_path):
     base = execute.dependency_key(chapter, tmp_path, "quick")
     results.write_text('{"ratio": 1.0}')
     assert execute.dependency_key(chapter, tmp_path, "quick") != base
+
+
+def _notebook(tmp_path, *cells):
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page"),
+                                         *map(nbformat.v4.new_code_cell, cells),
+                                         nbformat.v4.new_markdown_cell("The end.")])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    chapter = tmp_path / "page.md"
+    chapter.write_text("placeholder")
+    return str(chapter), nb
+
+
+def test_executor_matches_jupyter_cache_and_records_peak_memory(tmp_path):
+    """`.ci/execute.py` runs a notebook exactly as jupyter-cache's
+    single_nb_execution would (same cells, outputs and metadata: the memory
+    probe leaves no trace), and reports the kernel's peak resident memory,
+    which grows with a 200 MB array the notebook holds."""
+    import copy
+
+    from jupyter_cache.executors.utils import single_nb_execution
+    execute = _load_execute()
+    chapter, nb = _notebook(tmp_path, "import numpy as np\nx = np.ones(25_000_000)\nprint(x.sum())",
+                            "x.nbytes")
+    reference = copy.deepcopy(nb)
+    _, ours, _, error, used = execute._execute(chapter, nb, 60)
+    single_nb_execution(reference, cwd=str(tmp_path), timeout=60, allow_errors=False)
+    assert error is None and ours == reference
+    assert "25000000.0" in ours.cells[1].outputs[0]["text"]
+    assert used["peak_rss_bytes"] > 200e6
+    assert used["peak_cuda_allocated_bytes"] is None        # no torch, no CUDA
+
+    _, small, _, _, used_small = execute._execute(*_notebook(tmp_path, "y = 1", "y"), 60)
+    assert used_small["peak_rss_bytes"] < used["peak_rss_bytes"] - 150e6
+
+
+def test_executor_reports_a_failing_cell(tmp_path):
+    execute = _load_execute()
+    _, _, _, error, used = execute._execute(*_notebook(tmp_path, "1 / 0"), 60)
+    assert "ZeroDivisionError" in error and used == {}

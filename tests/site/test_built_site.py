@@ -87,3 +87,23 @@ def test_page_offers_its_executed_notebook(page):
     assert [c.source for c in code] == [c.source for c in shown.cells if c.cell_type == "code"]
     assert [c.outputs for c in code] == [c.outputs for c in shown.cells if c.cell_type == "code"]
     assert any(c.outputs for c in code), f"{page}: the notebook has no outputs"
+
+
+def test_reproducibility_page_lists_each_chapters_peak_memory():
+    """The execution-resources table (_ext/execution_resources.py) has a row per
+    executed page, in table-of-contents order, with the peak host memory its
+    kernel reported, stored with its cache record by .ci/execute.py; the CUDA
+    columns are filled exactly when the record names a CUDA device."""
+    from jupyter_cache import get_cache
+
+    text = (HTML / "book" / "reproducibility.html").read_text()
+    table = text.split('dlbook-execution-resources')[1].split("</table>")[0]
+    rows = [re.findall(r"<td>(.*?)</td>", row, re.S) for row in table.split("<tr")[2:]]
+    cells = [[re.sub(r"<[^>]+>", "", cell).strip() for cell in row] for row in rows]
+    assert len(cells) == len(EXECUTABLE)
+    cache = get_cache(str(CACHE))
+    for page, (title, host, allocated, reserved) in zip(EXECUTABLE, cells):
+        data = cache.match_cache_notebook(execute.read_notebook(ROOT / f"{page}.md")).data
+        assert float(host.replace(",", "")) == pytest.approx(data["peak_rss_bytes"] / 1e6, abs=0.5)
+        assert float(host.replace(",", "")) > 100, (page, host)   # the kernel loads numpy at least
+        assert (allocated != "–") == (reserved != "–") == bool(data.get("cuda_device")), page
