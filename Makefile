@@ -33,7 +33,7 @@ test: $(STAMP)
 # parallel, the chapters whose code cells or imported dlbook modules changed
 # (see its docstring), and Jupyter Book renders everything from the cache.
 book: $(STAMP)
-	@key=$$($(BIN)/python .ci/build_key.py --pins-only); \
+	@key=$$($(BIN)/python .ci/build_key.py); \
 	if [ "$$(cat _build/.build-key 2>/dev/null)" != "$$key" ]; then \
 		echo "pins or profile changed ($$key): clearing _build"; rm -rf _build; \
 	fi; \
@@ -46,14 +46,16 @@ check-site: $(STAMP)
 
 # Build one chapter alone while writing it, e.g. `make page PAGE=book/graphs/path-counting`
 # (output in _build_pages/<slug>-<profile>). Not strict, since links to chapters outside the
-# partial book cannot resolve: read the warnings that name your page. Keyed like
-# `make book`: a change to code/, the pins or the profile re-executes the page.
+# partial book cannot resolve: read the warnings that name your page. Executed by
+# .ci/execute.py into the page's own cache, so it re-executes when the page's code, a
+# dlbook module it imports, the pins or the profile change, as in `make book`.
 page: $(STAMP)
 	@test -n "$(PAGE)" || { echo "usage: make page PAGE=book/<part>/<slug>"; exit 2; }
 	@out=_build_pages/$$(basename $(PAGE))-$${DLBOOK_PROFILE:-auto}; \
 	key=$$($(BIN)/python .ci/build_key.py); \
 	if [ "$$(cat $$out/.build-key 2>/dev/null)" != "$$key" ]; then rm -rf $$out; fi; \
 	mkdir -p $$out; echo "$$key" > $$out/.build-key; \
+	$(BIN)/python .ci/execute.py --cache $$out/_build/.jupyter_cache --only $(PAGE) || exit 1; \
 	printf 'format: jb-book\nroot: %s\nchapters:\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
 	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going
 

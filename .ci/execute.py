@@ -19,7 +19,7 @@ myst-nb would, and their notebooks are read with myst-nb's own reader, so the
 records match what the Sphinx build looks up. A failing chapter's traceback
 is printed and written to _build/reports/, and the command fails.
 
-Usage: python .ci/execute.py [--jobs N] [--dry-run] [--cache DIR]
+Usage: python .ci/execute.py [--jobs N] [--dry-run] [--cache DIR] [--only PAGE ...]
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | 
     import traceback
 
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbformat.v4 import new_code_cell
 
     used: dict = {}
@@ -214,12 +214,15 @@ def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | 
     settings = nb.metadata.get("execution", {})
     client = Client(nb, timeout=settings.get("timeout", timeout),
                     allow_errors=settings.get("allow_errors", False), record_timing=False,
-                    resources={"metadata": {"path": str(pathlib.Path(chapter).parent)}})
+                    resources={"metadata": {"path": str(pathlib.Path(chapter).parent)}},
+                    # the kernel's own log: without this, each chapter prints a
+                    # warning that its local TCP channel is not encrypted
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"])
     error = None
     start = time.perf_counter()
     try:
         client.execute()
-    except (CellExecutionError, CellTimeoutError):
+    except (CellExecutionError, CellTimeoutError, DeadKernelError):
         error = traceback.format_exc()
     return chapter, nb, time.perf_counter() - start, error, used
 
@@ -229,6 +232,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--dry-run", action="store_true", help="list stale chapters only")
     parser.add_argument("--cache", default=str(ROOT / "_build" / ".jupyter_cache"))
+    parser.add_argument("--only", nargs="+", metavar="PAGE",
+                        help="these pages only, e.g. book/graphs/path-counting (make page)")
     args = parser.parse_args()
 
     from jupyter_cache import get_cache
@@ -241,7 +246,14 @@ def main() -> int:
     timeout = int(config.get("execute", {}).get("timeout", 300))
     cache = get_cache(args.cache)
     stale, previous, notebooks = [], {}, {}
-    for chapter in toc_chapters(ROOT):
+    chapters = toc_chapters(ROOT)
+    if args.only:
+        wanted = {(ROOT / page).with_suffix(".md").resolve() for page in args.only}
+        missing = wanted - {c.resolve() for c in chapters}
+        if missing:
+            parser.error(f"not executable pages of _toc.yml: {sorted(map(str, missing))}")
+        chapters = [c for c in chapters if c.resolve() in wanted]
+    for chapter in chapters:
         key = dependency_key(chapter, ROOT, profile())
         notebooks[str(chapter)] = read_notebook(chapter)
         try:
@@ -258,7 +270,7 @@ def main() -> int:
                 cache.remove_cache(record.pk)
         stale.append((chapter, key))
     rel = lambda p: p.relative_to(ROOT)  # noqa: E731
-    print(f"execute: {len(stale)} stale chapter(s) of {len(toc_chapters(ROOT))}, "
+    print(f"execute: {len(stale)} stale chapter(s) of {len(chapters)}, "
           f"profile {profile()}, {args.jobs} job(s)")
     for chapter, key in stale:
         print(f"  {rel(chapter)}  (key {key})")

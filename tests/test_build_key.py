@@ -1,7 +1,7 @@
-"""The keys that decide when executed outputs are stale: `make page`'s whole-page
-key (package, pins, profile), `make book`'s pins-and-profile key, and the
-per-chapter dependency keys of .ci/execute.py (the dlbook modules a chapter
-imports, the pins, the profile)."""
+"""The keys that decide when executed outputs are stale: the build folder's
+pins-and-profile key (`make book`, `make page`) and the per-chapter dependency
+keys of .ci/execute.py (the dlbook modules a chapter imports, the pins, the
+profile); and the executor itself."""
 
 import os
 import pathlib
@@ -12,35 +12,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _key(tree, profile="quick"):
-    env = {**os.environ, "DLBOOK_PROFILE": profile}
-    result = subprocess.run([sys.executable, str(tree / ".ci" / "build_key.py")],
-                            capture_output=True, text=True, env=env, check=True)
-    return result.stdout.strip()
-
-
-def test_key_changes_with_package_pins_and_profile_only(tmp_path):
-    for part in (".ci", "code"):
-        shutil.copytree(ROOT / part, tmp_path / part,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    shutil.copy(ROOT / "requirements.txt", tmp_path)
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "page.md").write_text("prose")
-    base = _key(tmp_path)
-    assert base == _key(tmp_path)                                  # deterministic
-    (tmp_path / "book" / "page.md").write_text("other prose")      # not part of the key
-    assert _key(tmp_path) == base
-    assert _key(tmp_path, "full") != base                          # profile
-    module = tmp_path / "code" / "dlbook" / "attention.py"
-    module.write_text(module.read_text() + "\n# planted edit\n")
-    edited = _key(tmp_path)
-    assert edited != base                                          # package
-    pins = tmp_path / "requirements.txt"
-    pins.write_text(pins.read_text() + "\n# a new pin\n")
-    assert _key(tmp_path) not in (base, edited)                    # pins
-
-
-def test_pins_only_key_ignores_the_package(tmp_path):
+def test_build_folder_key_follows_pins_and_profile_not_the_package(tmp_path):
     for part in (".ci", "code"):
         shutil.copytree(ROOT / part, tmp_path / part,
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
@@ -48,15 +20,17 @@ def test_pins_only_key_ignores_the_package(tmp_path):
 
     def key(profile="quick"):
         env = {**os.environ, "DLBOOK_PROFILE": profile}
-        return subprocess.run([sys.executable, str(tmp_path / ".ci" / "build_key.py"),
-                               "--pins-only"], capture_output=True, text=True, env=env,
+        return subprocess.run([sys.executable, str(tmp_path / ".ci" / "build_key.py")],
+                              capture_output=True, text=True, env=env,
                               check=True).stdout.strip()
 
     base = key()
+    assert key() == base                       # deterministic
+    assert key("full") != base                 # profile
     module = tmp_path / "code" / "dlbook" / "attention.py"
     module.write_text(module.read_text() + "\n# planted edit\n")
-    pins = tmp_path / "requirements.txt"
     assert key() == base                       # the package is left to .ci/execute.py
+    pins = tmp_path / "requirements.txt"
     pins.write_text(pins.read_text() + "\n# a new pin\n")
     assert key() != base
 
@@ -65,9 +39,11 @@ def test_build_targets_use_the_keys():
     makefile = (ROOT / "Makefile").read_text()
     book = makefile.split("\nbook:")[1].split("\n\n")[0]
     page = makefile.split("\npage:")[1].split("\n\n")[0]
-    assert ".ci/build_key.py --pins-only" in book and "rm -rf" in book
-    assert ".ci/execute.py" in book.split(".ci/build_key.py")[1]   # after the key check
-    assert ".ci/build_key.py" in page and "rm -rf" in page
+    for target in (book, page):
+        assert ".ci/build_key.py" in target and "rm -rf" in target
+        assert ".ci/execute.py" in target.split(".ci/build_key.py")[1]   # after the key check
+    # the page's own cache, where Jupyter Book looks with --path-output $out
+    assert "--cache $$out/_build/.jupyter_cache --only $(PAGE)" in page
 
 
 def _load_execute():
@@ -170,7 +146,24 @@ def test_executor_matches_jupyter_cache_and_records_peak_memory(tmp_path):
     assert used_small["peak_rss_bytes"] < used["peak_rss_bytes"] - 150e6
 
 
-def test_executor_reports_a_failing_cell(tmp_path):
+def test_executor_reports_a_failing_cell_or_a_dead_kernel(tmp_path):
     execute = _load_execute()
     _, _, _, error, used = execute._execute(*_notebook(tmp_path, "1 / 0"), 60)
     assert "ZeroDivisionError" in error and used == {}
+    _, _, _, error, used = execute._execute(*_notebook(tmp_path, "import os\nos._exit(3)"), 60)
+    assert "DeadKernelError" in error and used == {}
+
+
+def test_executor_can_be_limited_to_one_page(tmp_path):
+    """`make page` runs .ci/execute.py --only PAGE into the page's own cache."""
+    def dry_run(*pages):
+        return subprocess.run([sys.executable, str(ROOT / ".ci" / "execute.py"), "--dry-run",
+                               "--cache", str(tmp_path / "cache"), "--only", *pages],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    result = dry_run("book/graphs/path-counting")
+    assert result.returncode == 0, result.stderr
+    assert "1 stale chapter(s) of 1" in result.stdout
+    assert "book/graphs/path-counting.md" in result.stdout
+    wrong = dry_run("book/graphs/no-such-page")
+    assert wrong.returncode == 2 and "no-such-page" in wrong.stderr
