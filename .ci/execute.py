@@ -12,8 +12,8 @@ cache and only renders. A chapter is executed again when, and only when,
 The key is stored with the chapter's record in the cache, with the
 execution time and the peak memory the chapter's kernel reported after its
 last cell (host, and CUDA when used; the reproducibility page lists them); a
-record with another key (or none, or no memory figures) is removed. Stale chapters are executed in parallel,
-longest first (by the time recorded in the cache), the cores shared between
+record with another key (or none, or no memory figures) is removed. Stale
+chapters are executed in parallel, longest first (by the time recorded in the cache), the cores shared between
 the jobs (OMP_NUM_THREADS), each in its own folder as
 myst-nb would, and their notebooks are read with myst-nb's own reader, so the
 records match what the Sphinx build looks up. A failing chapter's traceback
@@ -190,7 +190,7 @@ def _execute(chapter: str, nb, timeout: int) -> tuple[str, object, float, str | 
     from nbformat.v4 import new_code_cell
 
     used: dict = {}
-    probing: list = []
+    probing: list = []   # set once the probe has run (the probe is a last cell too)
 
     class Client(NotebookClient):
         async def async_execute_cell(self, cell, cell_index, execution_count=None,
