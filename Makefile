@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JB_FLAGS := -W -n --keep-going
 
-.PHONY: book test check-site page clean venv
+.PHONY: book test check-site page rehearse data clean venv
 
 venv: $(STAMP)
 
@@ -59,5 +59,19 @@ page: $(STAMP)
 	printf 'format: jb-book\nroot: %s\nchapters:\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
 	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going
 
+# Rehearse the full profile on this machine: every chapter (or PAGE=book/<part>/<slug>)
+# with the full configurations and code paths, lengths cut where a chapter marks
+# them (budget(..., rehearse=...)), stand-in archives in the official formats.
+# Fails on any exception; lists the claims it could not judge on cut runs.
+# PROJECT=1 also counts operators and FLOPs per cell and, for the whole book,
+# writes benchmarks/full-projection.json (the full build's time on one GPU).
+rehearse: $(STAMP)
+	$(BIN)/python .ci/execute.py --rehearse $(if $(PAGE),--only $(PAGE)) $(if $(PROJECT),--project)
+
+# Download and check the archives the full profile reads (CIFAR-10/100, MNIST)
+# into $$DLBOOK_DATA (default ~/.cache/dlbook); run once before a full build.
+data: $(STAMP)
+	$(BIN)/python -m dlbook.data fetch
+
 clean:
-	rm -rf _build
+	rm -rf _build _build_rehearsal

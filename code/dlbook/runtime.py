@@ -3,6 +3,13 @@
 Every chapter calls :func:`describe` at the top and takes the sizes of its
 heavy experiments from :func:`budget`, so one source runs full-size on a
 CUDA machine and in a reduced ``quick`` profile on a laptop or CI.
+
+The *rehearsal* (``DLBOOK_REHEARSAL=1``, what ``make rehearse`` sets) runs
+the ``full`` profile's code on a CPU: every shape, configuration and code
+path of ``full``, but with the training lengths and sweep sizes a chapter
+marks with ``budget(..., rehearse=...)`` cut short. Claims about what a
+trained model reaches go through :func:`judge`, which enforces them in a
+real build and reports them as *not judged* in a rehearsal.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ __all__ = [
     "describe",
     "device",
     "global_rng_preserved",
+    "judge",
     "median_time",
     "preserves_global_rng",
     "profile",
+    "rehearsal",
     "run_times",
     "seed_everything",
 ]
@@ -52,16 +61,48 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def rehearsal() -> bool:
+    """Whether this run is a rehearsal of the full profile
+    (``DLBOOK_REHEARSAL=1``).
+
+    A rehearsal is the ``full`` profile (:func:`profile` says ``"full"``)
+    with the lengths that :func:`budget` marks cut to their ``rehearse``
+    values, run on whatever device there is; ``make rehearse`` runs every
+    chapter so on a CPU to prove that ``full`` gets through before a GPU
+    runner tries it.
+
+    Raises:
+        ValueError: ``DLBOOK_REHEARSAL`` holds anything but ``0``, ``1`` or
+            nothing.
+    """
+    value = os.environ.get("DLBOOK_REHEARSAL", "").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(
+            f"DLBOOK_REHEARSAL={value!r} is not a switch; allowed values are "
+            "'0' and '1'"
+        )
+    return value == "1"
+
+
 def profile() -> str:
     """Return the run profile, ``"quick"`` or ``"full"``.
 
     ``DLBOOK_PROFILE`` decides when it is set; otherwise the profile is
-    ``"full"`` on a CUDA machine and ``"quick"`` elsewhere.
+    ``"full"`` on a CUDA machine or in a rehearsal (:func:`rehearsal`), and
+    ``"quick"`` elsewhere.
 
     Raises:
-        ValueError: ``DLBOOK_PROFILE`` holds anything but ``quick`` or ``full``.
+        ValueError: ``DLBOOK_PROFILE`` holds anything but ``quick`` or
+            ``full``, or says ``quick`` in a rehearsal.
     """
     value = os.environ.get("DLBOOK_PROFILE", "").strip()
+    if rehearsal():
+        if value not in ("", "full"):
+            raise ValueError(
+                f"DLBOOK_PROFILE={value!r} in a rehearsal: a rehearsal runs "
+                "the 'full' profile (unset DLBOOK_REHEARSAL for another)"
+            )
+        return "full"
     if not value:
         return "full" if torch.cuda.is_available() else "quick"
     if value not in PROFILES:
@@ -72,10 +113,58 @@ def profile() -> str:
     return value
 
 
-def budget(*, quick: T, full: T) -> T:
+_UNSET: object = object()
+
+
+def budget(*, quick: T, full: T, rehearse: T | object = _UNSET) -> T:
     """Pick the value for the current profile, e.g.
-    ``budget(quick=500, full=60_000)``."""
-    return full if profile() == "full" else quick
+    ``budget(quick=500, full=60_000, rehearse=50)``.
+
+    ``rehearse`` is the value a rehearsal (:func:`rehearsal`) uses instead of
+    ``full``. Give it for *lengths* only: epochs, optimizer steps, seeds,
+    Monte Carlo draws, the number of points in a sweep. Never for a shape,
+    a width, a model or a data set, which the rehearsal must run as ``full``
+    has them. Without it the rehearsal runs ``full`` as it is.
+    ``.ci/execute.py`` reads the ratio ``full / rehearse`` (of the values,
+    or of the lengths of lists) from the chapter's code to project the full
+    profile's run time from the rehearsal's.
+    """
+    if profile() != "full":
+        return quick
+    if rehearse is not _UNSET and rehearsal():
+        return rehearse  # type: ignore[return-value]
+    return full
+
+
+def judge(holds: bool, claim: str) -> bool:
+    """Enforce a claim about what trained models reach; in a rehearsal,
+    report it instead.
+
+    Use it for asserts that need the full training to be true (an accuracy
+    reached, one optimizer beating another); keep plain ``assert`` for
+    claims about shapes, set-up and mathematics, which must hold in a
+    rehearsal too. Returns ``holds``.
+
+    Args:
+        holds: whether the claim holds on this run (a ``bool`` or a
+            one-element boolean array or tensor).
+        claim: the claim in words, e.g. ``"Muon beats AdamW by 10 points"``.
+
+    Raises:
+        AssertionError: ``holds`` is false outside a rehearsal; the message
+            is ``claim``.
+        TypeError: ``claim`` is not a non-empty string.
+    """
+    if not isinstance(claim, str) or not claim.strip():
+        raise TypeError("claim must be a non-empty string")
+    result = bool(holds)
+    if not rehearsal():
+        if not result:
+            raise AssertionError(claim)
+        return result
+    state = "holds" if result else "does not hold"
+    print(f"not judged (rehearsal, {state} on this cut run): {claim}")
+    return result
 
 
 def seed_everything(seed: int) -> None:

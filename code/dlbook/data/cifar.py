@@ -5,8 +5,9 @@ with 5,000 training and 1,000 test images each, or 100 classes with 500 and
 100, all 32x32 colour images) through torchvision's own loader, from the
 python version of the archive (``cifar-10-batches-py/``,
 ``cifar-100-python/``) cached under
-``DLBOOK_DATA`` (default ``~/.cache/dlbook``); without a cache and without a
-network it stops with a message that says how to fetch the files. The quick
+``DLBOOK_DATA`` (default ``~/.cache/dlbook``) by ``python -m dlbook.data
+fetch``; it never downloads, and without the files it stops with a message
+that names that command. The quick
 profile uses scikit-learn's 8x8 handwritten digits as a stand-in (1,797
 grey-scale images of 10 classes, shipped inside scikit-learn), and says so
 in the data set's name.
@@ -24,6 +25,7 @@ from dlbook._extras import missing_extra
 from dlbook.data.vision import (
     ImageDataset,
     handwritten_digits,
+    is_stand_in,
     load_torchvision,
 )
 from dlbook.runtime import profile
@@ -47,8 +49,8 @@ def cifar10(
     Raises:
         ValueError: ``test_fraction`` is not in (0, 1).
         ImportError: full profile without torchvision (the ``vision`` extra).
-        RuntimeError: full profile, the files are not cached and cannot be
-            downloaded; the message names the folder and how to fill it.
+        RuntimeError: full profile and the files are not under the data
+            root; the message names the folder and the fetch command.
     """
     return _cifar("CIFAR10", full, seed, test_fraction, root)
 
@@ -66,8 +68,8 @@ def cifar100(
     training and 10,000 test images ``[N, 3, 32, 32]`` (float32 in [0, 1],
     channels red, green, blue) with their fine labels (int64 in 0..99), read
     by ``torchvision.datasets.CIFAR100`` from ``root`` (default
-    :func:`dlbook.data.vision.data_root`), downloaded there if missing and
-    possible. Quick: :func:`dlbook.data.vision.handwritten_digits` with
+    :func:`dlbook.data.vision.data_root`), never downloaded (``python -m dlbook.data fetch``
+    fetches it once). Quick: :func:`dlbook.data.vision.handwritten_digits` with
     ``seed`` and ``test_fraction`` (a stratified split of ``[N, 1, 8, 8]``
     images, 10 classes), named as the stand-in it is; ``seed`` and
     ``test_fraction`` do not affect the official CIFAR split.
@@ -75,8 +77,8 @@ def cifar100(
     Raises:
         ValueError: ``test_fraction`` is not in (0, 1).
         ImportError: full profile without torchvision (the ``vision`` extra).
-        RuntimeError: full profile, the files are not cached and cannot be
-            downloaded; the message names the folder and how to fill it.
+        RuntimeError: full profile and the files are not under the data
+            root; the message names the folder and the fetch command.
     """
     return _cifar("CIFAR100", full, seed, test_fraction, root)
 
@@ -118,14 +120,20 @@ def _cifar(
         for t in (True, False)
     ]
     (x_train, y_train), (x_test, y_test) = (_tensors(s) for s in splits)
+    stand_in = is_stand_in(root)
     return ImageDataset(
-        name=f"{title} (32x32 colour, official 50,000/10,000 split)",
+        name=(
+            f"{title} rehearsal stand-in (random 32x32 images in the "
+            "official format)"
+            if stand_in
+            else f"{title} (32x32 colour, official 50,000/10,000 split)"
+        ),
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
         y_test=y_test,
         num_classes=len(splits[0].classes),
-        is_stand_in=False,
+        is_stand_in=stand_in,
     )
 
 

@@ -3,8 +3,9 @@
 The quick profile uses scikit-learn's 8x8 digits, which ship inside the
 scikit-learn wheel (1,797 images, no download). The full profile uses MNIST
 through torchvision's own loader, cached under ``DLBOOK_DATA`` (default
-``~/.cache/dlbook``); without a cache and without a network the loader stops
-with a message that says how to fetch the files.
+``~/.cache/dlbook``) by ``python -m dlbook.data fetch``; the loader never
+downloads, and without the files it stops with a message that names that
+command.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import numpy as np
 import torch
 
 from dlbook._extras import missing_extra
-from dlbook.runtime import profile
+from dlbook.runtime import profile, rehearsal
 
 __all__ = [
     "ImageDataset",
     "data_root",
     "handwritten_digits",
+    "is_stand_in",
     "load_torchvision",
 ]
 
@@ -53,29 +55,73 @@ def data_root() -> pathlib.Path:
 def load_torchvision(
     dataset_class: Any, *, train: bool, root: pathlib.Path | None = None
 ) -> Any:
-    """Open a torchvision data set from the cache, downloading it only if it is
-    missing.
+    """Open a torchvision data set from ``root`` (default :func:`data_root`);
+    never downloads.
+
+    The archives are fetched once, before a full build, by
+    ``python -m dlbook.data fetch`` (:mod:`dlbook.data.archives`). A folder
+    of rehearsal stand-ins (:func:`dlbook.data.archives.write_stand_ins`) is
+    read in a rehearsal only, with the MD5 sums of its manifest.
 
     Raises:
-        RuntimeError: the files are not cached and cannot be downloaded; the
-            message names the folder and the command that fills it.
+        RuntimeError: the files are missing or fail torchvision's check, or
+            ``root`` holds stand-ins outside a rehearsal; the message names
+            the folder and the command that fills it.
     """
-    root = data_root() if root is None else root
+    from dlbook.data.archives import FETCH_COMMAND, stand_in_sums
+
+    root = data_root() if root is None else pathlib.Path(root)
+    name = dataset_class.__name__
+    sums = stand_in_sums(root)
+    if sums is not None:
+        if not rehearsal():
+            raise RuntimeError(
+                f"{root} holds the rehearsal's random stand-ins, not {name}: "
+                f"point DLBOOK_DATA at the real archives ({FETCH_COMMAND})"
+            )
+        dataset_class = _checked_against(dataset_class, sums)
     try:
         return dataset_class(root=str(root), train=train, download=False)
-    except RuntimeError:
-        pass
-    try:
-        return dataset_class(root=str(root), train=train, download=True)
-    except Exception as exc:  # network errors come in many types
-        name = dataset_class.__name__
+    except RuntimeError as exc:
         raise RuntimeError(
-            f"{name} is not cached under {root} and could not be downloaded "
-            f"({exc}). On a machine with internet access run\n  python -c "
-            f"\"import torchvision; torchvision.datasets.{name}('{root}', "
-            f'download=True)"\nand copy {root} here, or point DLBOOK_DATA at '
-            "a folder that holds it."
+            f"{name} is not under {root}, or its files fail their check "
+            f"({exc}). Chapters never download: fetch the archives once "
+            f"with\n  DLBOOK_DATA={root} {FETCH_COMMAND}\n(on a machine with "
+            "internet access, then copy the folder here), or point "
+            "DLBOOK_DATA at a folder that holds them."
         ) from exc
+
+
+def is_stand_in(root: pathlib.Path | None = None) -> bool:
+    """Whether ``root`` (default :func:`data_root`) holds the rehearsal's
+    stand-in archives rather than real data."""
+    from dlbook.data.archives import stand_in_sums
+
+    return stand_in_sums(data_root() if root is None else root) is not None
+
+
+def _checked_against(dataset_class: Any, sums: dict[str, str]) -> Any:
+    """``dataset_class`` with the MD5 sums torchvision checks (CIFAR's
+    ``train_list``, ``test_list`` and ``meta``) replaced by ``sums``."""
+    if not hasattr(dataset_class, "train_list"):
+        return dataset_class  # MNIST checks only that its files exist
+    folder = dataset_class.base_folder
+
+    def listed(entries: list[list[str]]) -> list[list[str]]:
+        return [[f, sums.get(f"{folder}/{f}", "")] for f, _ in entries]
+
+    return type(
+        dataset_class.__name__,
+        (dataset_class,),
+        {
+            "train_list": listed(dataset_class.train_list),
+            "test_list": listed(dataset_class.test_list),
+            "meta": {
+                **dataset_class.meta,
+                "md5": sums.get(f"{folder}/{dataset_class.meta['filename']}"),
+            },
+        },
+    )
 
 
 def handwritten_digits(
@@ -111,14 +157,20 @@ def handwritten_digits(
         test = load_torchvision(
             torchvision.datasets.MNIST, train=False, root=root
         )
+        stand_in = is_stand_in(root)
         return ImageDataset(
-            name="MNIST (28x28, official 60,000/10,000 split)",
+            name=(
+                "MNIST rehearsal stand-in (random 28x28 images in the "
+                "official format)"
+                if stand_in
+                else "MNIST (28x28, official 60,000/10,000 split)"
+            ),
             x_train=(train.data.float() / 255.0).unsqueeze(1),
             y_train=train.targets.long(),
             x_test=(test.data.float() / 255.0).unsqueeze(1),
             y_test=test.targets.long(),
             num_classes=10,
-            is_stand_in=False,
+            is_stand_in=stand_in,
         )
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -1,0 +1,249 @@
+"""Project the full profile's run time, per code cell, from a rehearsal.
+
+The rehearsal (`make rehearse PROJECT=1`, i.e. `.ci/execute.py --rehearse
+--project`) runs every chapter in the full profile on the CPU with the
+lengths that `budget(..., rehearse=...)` marks cut. For each code cell it
+records the wall time and, through a counting dispatch mode installed in the
+kernel (`COUNTER`), the number of PyTorch operators run and their FLOPs
+(matrix products and convolutions, by `torch.utils.flop_counter`'s formulas).
+From those:
+
+1. **Cut scale.** The cell's cost is taken to be linear in every cut length
+   it uses: its scale is the product of `full / rehearse` (values, or lengths
+   of lists) of the cut budgets the cell's code names, directly or through
+   functions the chapter defines (`cut_scales`). A cell that names nothing
+   cut has scale 1.
+2. **CPU time split.** Of the rehearsal's cell time, `flops / P_cpu` is
+   arithmetic and `ops * c_cpu` the per-operator cost, both measured on this
+   machine at the start (`calibrate`); the rest (Python, NumPy, SciPy, data
+   handling) is taken to run as fast on the runner as here.
+3. **GPU time.** The full-profile cell on one H100-class GPU:
+   `scale * (rest + flops / P_GPU + ops * C_GPU)`, with the assumed
+   throughput `P_GPU` and per-operator cost `C_GPU` below (the GPU check,
+   `benchmarks/gpu_check.py`, measures what a GPU really does).
+
+Per-cell limits for the full build are `LIMIT_FACTOR` times the projection,
+and never under `LIMIT_MIN` seconds; the GPU workflow's time-out is the
+projected total with the same factor, plus the install, tests and site
+check.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import math
+import platform
+import time
+
+P_GPU = 25e12  # FLOP/s: about 40 % of an H100's 67 TFLOP/s FP32 (no TF32)
+C_GPU = 12e-6  # s per operator on a GPU: eager dispatch plus kernel launch
+LIMIT_FACTOR = 4.0
+LIMIT_MIN = 300
+OVERHEAD_MINUTES = 45  # install, make test and the site check on the runner
+
+# Installed in the chapter's kernel before its first cell when projecting:
+# counts operators and FLOPs per cell, read back by the executor.
+COUNTER = """\
+import IPython as _ip
+import torch as _torch
+from torch.utils._python_dispatch import TorchDispatchMode as _Mode
+from torch.utils.flop_counter import flop_registry as _flops
+
+
+class _Counter(_Mode):
+    ops = 0
+    flops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        _Counter.ops += 1
+        formula = _flops.get(func._overloadpacket)
+        if formula is not None:
+            try:
+                _Counter.flops += int(formula(*args, **kwargs, out_val=out))
+            except Exception:
+                pass
+        return out
+
+
+_dlbook_counts = []
+_dlbook_mode = [None]
+
+
+def _dlbook_pre(*_):
+    _Counter.ops = _Counter.flops = 0
+    _dlbook_mode[0] = _Counter()
+    _dlbook_mode[0].__enter__()
+
+
+def _dlbook_post(*_):
+    if _dlbook_mode[0] is not None:
+        _dlbook_mode[0].__exit__(None, None, None)
+        _dlbook_mode[0] = None
+    _dlbook_counts.append((_Counter.ops, _Counter.flops))
+
+
+_ip.get_ipython().events.register("pre_run_cell", _dlbook_pre)
+_ip.get_ipython().events.register("post_run_cell", _dlbook_post)
+"""
+
+# Run after the last cell: the counts, one pair per cell run (the first is
+# COUNTER's own cell, then the chapter's code cells, then the executor's probe).
+COUNTS = """\
+import json as _json
+print(_json.dumps(_dlbook_counts))
+"""
+
+
+def calibrate(threads: int) -> dict:
+    """This machine's matrix-product throughput and per-operator cost with
+    ``threads`` threads, and the counter's own cost per operator."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    torch.set_num_threads(threads)
+    a = torch.randn(1024, 1024)
+    a @ a
+    start = time.perf_counter()
+    for _ in range(5):
+        a @ a
+    p_cpu = 5 * 2 * 1024**3 / (time.perf_counter() - start)
+    x = torch.randn(8)
+
+    def small_ops() -> float:
+        start = time.perf_counter()
+        for _ in range(20_000):
+            x.add(1.0)
+        return (time.perf_counter() - start) / 20_000
+
+    small_ops()
+    c_cpu = small_ops()
+
+    class Passthrough(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    with Passthrough():
+        counted = small_ops()
+    return {"threads": threads, "p_cpu_flops": p_cpu, "c_cpu_seconds": c_cpu,
+            "counter_overhead_seconds": max(0.0, counted - c_cpu)}
+
+
+def _literal(node: ast.AST) -> object:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+
+
+def _ratio(call: ast.Call) -> float:
+    """``full / rehearse`` of a ``budget(...)`` call (1 when not cut)."""
+    kw = {k.arg: _literal(k.value) for k in call.keywords}
+    full, cut = kw.get("full"), kw.get("rehearse")
+    if "rehearse" not in {k.arg for k in call.keywords}:
+        return 1.0
+    if isinstance(full, (list, tuple)) and isinstance(cut, (list, tuple)):
+        full, cut = len(full), len(cut)
+    if isinstance(full, (int, float)) and isinstance(cut, (int, float)) and cut > 0:
+        return max(1.0, float(full) / float(cut))
+    return 1.0
+
+
+def _budget_calls(node: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(node) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == "budget"]
+
+
+def cut_scales(cells: list[str]) -> list[float]:
+    """Per code cell, the factor by which the full profile's cut lengths
+    multiply the cell's work (see the module's docstring)."""
+    trees = []
+    for source in cells:
+        try:
+            trees.append(ast.parse(source))
+        except SyntaxError:  # IPython magics: no cut lengths there
+            trees.append(ast.Module(body=[], type_ignores=[]))
+    cut: dict[str, float] = {}    # name -> ratio
+    functions: dict[str, set[str]] = {}   # chapter function -> names it uses
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                value = node.value
+                if value is None:
+                    continue
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+                        pairs = zip(target.elts, value.elts)
+                    else:
+                        pairs = [(target, value)]
+                    for t, v in pairs:
+                        ratio = math.prod(_ratio(c) for c in _budget_calls(v))
+                        for name in ast.walk(t):
+                            if isinstance(name, ast.Name) and ratio > 1:
+                                cut[name.id] = cut.get(name.id, 1.0) * ratio
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions[node.name] = {n.id for n in ast.walk(node)
+                                        if isinstance(n, ast.Name)}
+    scales = []
+    for tree in trees:
+        names = {n.id for n in ast.walk(tree)
+                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        pending, seen = set(names), set()
+        while pending:   # names used through the chapter's own functions
+            name = pending.pop()
+            seen.add(name)
+            pending |= functions.get(name, set()) - seen
+        inline = [c for c in _budget_calls(tree)]
+        assigned = {id(c) for node in ast.walk(tree)
+                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value
+                    for c in _budget_calls(node.value)}
+        scale = math.prod(cut[n] for n in seen if n in cut)
+        scale *= math.prod(_ratio(c) for c in inline if id(c) not in assigned)
+        scales.append(float(scale))
+    return scales
+
+
+def project_chapter(cells: list[str], seconds: list[float], counts: list[list[int]],
+                    calibration: dict) -> dict:
+    """The projection of one chapter from its rehearsal (see the docstring)."""
+    scales = cut_scales(cells)
+    rows = []
+    for k, (scale, t) in enumerate(zip(scales, seconds)):
+        ops, flops = counts[k] if k < len(counts) else (0, 0)
+        t_true = max(0.0, t - ops * calibration["counter_overhead_seconds"])
+        rest = max(0.0, t_true - flops / calibration["p_cpu_flops"]
+                   - ops * calibration["c_cpu_seconds"])
+        gpu = scale * (rest + flops / P_GPU + ops * C_GPU)
+        rows.append({"cell": k, "rehearsal_seconds": round(t_true, 3),
+                     "scale": round(scale, 2), "ops": ops, "flops": flops,
+                     "projected_cpu_seconds": round(scale * t_true, 2),
+                     "projected_gpu_seconds": round(gpu, 2),
+                     "limit_seconds": int(max(LIMIT_MIN, math.ceil(LIMIT_FACTOR * gpu)))})
+    return {
+        "rehearsal_seconds": round(sum(r["rehearsal_seconds"] for r in rows), 2),
+        "projected_cpu_seconds": round(sum(r["projected_cpu_seconds"] for r in rows), 1),
+        "projected_gpu_seconds": round(sum(r["projected_gpu_seconds"] for r in rows), 1),
+        "cells": rows,
+    }
+
+
+def projection(chapters: dict[str, dict], calibration: dict) -> dict:
+    """The whole projection file from the per-chapter projections."""
+    total = sum(c["projected_gpu_seconds"] for c in chapters.values())
+    return {
+        "what": "full profile on one H100-class GPU, projected from a CPU "
+                "rehearsal (.ci/projection.py says how)",
+        "measured_on": f"{platform.machine()}, {calibration['threads']} thread(s) per chapter",
+        "date": datetime.date.today().isoformat(),
+        "assumed": {"p_gpu_flops": P_GPU, "c_gpu_seconds": C_GPU,
+                    "limit_factor": LIMIT_FACTOR, "limit_min_seconds": LIMIT_MIN},
+        "calibration": calibration,
+        "projected_gpu_total_seconds": round(total, 1),
+        "projected_cpu_total_seconds": round(
+            sum(c["projected_cpu_seconds"] for c in chapters.values()), 1),
+        "workflow_timeout_minutes": int(math.ceil(LIMIT_FACTOR * total / 60)) + OVERHEAD_MINUTES,
+        "chapters": chapters,
+    }
