@@ -63,10 +63,10 @@ page: $(STAMP)
 # with the full configurations and code paths, lengths cut where a chapter marks
 # them (budget(..., rehearse=...)), stand-in archives in the official formats.
 # Fails on any exception; lists the claims it could not judge on cut runs.
-# PROJECT=1 also counts operators and FLOPs per cell and, for the whole book,
-# writes benchmarks/full-projection.json (the full build's time on one GPU).
+# It counts operators and FLOPs per cell and, run on the whole book, writes
+# benchmarks/full-projection.json (the full build's time on one GPU).
 rehearse: $(STAMP)
-	$(BIN)/python .ci/execute.py --rehearse $(if $(PAGE),--only $(PAGE)) $(if $(PROJECT),--project)
+	$(BIN)/python .ci/execute.py --rehearse $(if $(PAGE),--only $(PAGE))
 
 # Download and check the archives the full profile reads (CIFAR-10/100, MNIST)
 # into $$DLBOOK_DATA (default ~/.cache/dlbook); run once before a full build.

@@ -29,12 +29,13 @@ time limit projected for it (benchmarks/full-projection.json).
 `--rehearse` (`make rehearse`) runs the full profile on this machine with the
 lengths each chapter marks with `budget(..., rehearse=...)` cut and small
 stand-in archives in the official formats (into _build_rehearsal/), and
-lists the claims `dlbook.runtime.judge` could not judge on cut runs;
-`--project` also counts each cell's operators and FLOPs and writes the
-projection of the full build on one GPU (see .ci/projection.py).
+lists the claims `dlbook.runtime.judge` could not judge on cut runs. It also
+counts each cell's operators and FLOPs and, when it covered the whole book,
+writes the projection of the full build on one GPU to
+benchmarks/full-projection.json (see .ci/projection.py).
 
 Usage: python .ci/execute.py [--jobs N] [--dry-run] [--cache DIR] [--only PAGE ...]
-                             [--rehearse [--project]] [--gpus N]
+                             [--rehearse] [--gpus N]
 """
 
 from __future__ import annotations
@@ -344,14 +345,9 @@ def main() -> int:
                         help="these pages only, e.g. book/graphs/path-counting (make page)")
     parser.add_argument("--rehearse", action="store_true",
                         help="the full profile with cut lengths and stand-in data (make rehearse)")
-    parser.add_argument("--project", action="store_true",
-                        help="with --rehearse: count operators and FLOPs per cell and write "
-                        "benchmarks/full-projection.json")
     parser.add_argument("--gpus", type=int, help="GPU lanes (default: the CUDA devices "
                         "in the full profile, none otherwise)")
     args = parser.parse_args()
-    if args.project and not args.rehearse:
-        parser.error("--project goes with --rehearse")
 
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -395,10 +391,10 @@ def main() -> int:
         except KeyError:
             record = None
         # a record from before the memory probe existed is executed again,
-        # and so is a rehearsal record without counts when projecting
+        # and so is a rehearsal record without the operator counts
         if (record is not None and record.data.get("dependency_key") == key
                 and "peak_rss_bytes" in record.data
-                and (not args.project or "cell_counts" in record.data)):
+                and (not args.rehearse or "cell_counts" in record.data)):
             records[str(chapter)] = record.data
             continue
         if record is not None:
@@ -445,7 +441,7 @@ def main() -> int:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, threads)
     calibration = None
-    if args.project and stale:
+    if args.rehearse and stale:
         import projection
         calibration = projection.calibrate(int(os.environ["OMP_NUM_THREADS"]))
         (REHEARSAL / "calibration.json").write_text(json.dumps(calibration))
@@ -466,7 +462,7 @@ def main() -> int:
                                  _code_cells(pathlib.Path(c).read_text()))
                      if full_run else timeout)
             futures.append(pools[lanes[c]].submit(_execute, c, notebooks[c], limit,
-                                                  args.project))
+                                                  args.rehearse))
         for future in as_completed(futures):
             chapter, nb, seconds, error, resources = future.result()
             name = rel(pathlib.Path(chapter))
@@ -495,7 +491,7 @@ def main() -> int:
     print(f"execute: done in {time.perf_counter() - start:.1f} s wall, {failures} failure(s)")
     if rehearsal() and not failures:
         report_rehearsal(records, chapters, rel)
-        if args.project and not args.only:
+        if not args.only:
             write_projection(records, chapters, rel)
     return 1 if failures else 0
 
@@ -517,7 +513,10 @@ def write_projection(records: dict, chapters: list[pathlib.Path], rel) -> None:
     """benchmarks/full-projection.json from the rehearsal's per-cell records."""
     import projection
 
-    calibration = json.loads((REHEARSAL / "calibration.json").read_text())
+    saved = REHEARSAL / "calibration.json"
+    if not saved.is_file():
+        saved.write_text(json.dumps(projection.calibrate(int(os.environ["OMP_NUM_THREADS"]))))
+    calibration = json.loads(saved.read_text())
     rows = {}
     for chapter in chapters:
         data = records[str(chapter)]

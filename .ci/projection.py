@@ -1,7 +1,6 @@
 """Project the full profile's run time, per code cell, from a rehearsal.
 
-The rehearsal (`make rehearse PROJECT=1`, i.e. `.ci/execute.py --rehearse
---project`) runs every chapter in the full profile on the CPU with the
+The rehearsal (`make rehearse`, i.e. `.ci/execute.py --rehearse`) runs every chapter in the full profile on the CPU with the
 lengths that `budget(..., rehearse=...)` marks cut. For each code cell it
 records the wall time and, through a counting dispatch mode installed in the
 kernel (`COUNTER`), the number of PyTorch operators run and their FLOPs
@@ -42,7 +41,7 @@ LIMIT_FACTOR = 4.0
 LIMIT_MIN = 300
 OVERHEAD_MINUTES = 45  # install, make test and the site check on the runner
 
-# Installed in the chapter's kernel before its first cell when projecting:
+# Installed in the chapter's kernel before its first cell in a rehearsal:
 # counts operators and FLOPs per cell, read back by the executor.
 COUNTER = """\
 import IPython as _ip

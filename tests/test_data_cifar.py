@@ -98,7 +98,7 @@ def test_full_profile_follows_the_profile_and_an_explicit_root(archive, tmp_path
 
 def test_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch, no_download):
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"(?s)CIFAR100 is not cached under .*download=True"):
+    with pytest.raises(RuntimeError, match=r"(?s)CIFAR100 is not under .*python -m dlbook.data fetch"):
         cifar100(full=True)
 
 
@@ -106,7 +106,7 @@ def test_corrupted_files_are_not_read(tmp_path, monkeypatch, no_download):
     """Files whose checksums are not the official ones (ours, here) are refused."""
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
     write_cifar100(tmp_path)
-    with pytest.raises(RuntimeError, match="not cached under"):
+    with pytest.raises(RuntimeError, match="fail their check"):
         cifar100(full=True)
 
 
@@ -181,5 +181,5 @@ def test_cifar10_quick_profile_names_its_stand_in():
 def test_cifar10_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "download", lambda self: (_ for _ in ()).throw(
         urllib.error.URLError("no network in the tests")))
-    with pytest.raises(RuntimeError, match=r"(?s)CIFAR10 is not cached under .*download=True"):
+    with pytest.raises(RuntimeError, match=r"(?s)CIFAR10 is not under .*python -m dlbook.data fetch"):
         cifar10(full=True, root=tmp_path)

@@ -52,15 +52,17 @@ def test_full_digits_read_mnist_files_in_the_official_format(tmp_path):
     np.testing.assert_array_equal(data.y_train.numpy(), labels["train"])
 
 
-def test_missing_data_without_network_explains_how_to_fetch(tmp_path):
-    class MNIST:  # stands in for the torchvision class: no files, no network
+def test_missing_data_is_never_downloaded_and_names_the_fetch_command(tmp_path):
+    calls = []
+
+    class MNIST:  # stands in for the torchvision class: no files
         def __init__(self, root, train, download):
-            if download:
-                raise urllib.error.URLError("no network")
+            calls.append(download)
             raise RuntimeError("Dataset not found")
 
-    with pytest.raises(RuntimeError, match=r"(?s)not cached under .* download=True"):
+    with pytest.raises(RuntimeError, match=r"(?s)not under .*python -m dlbook.data fetch"):
         load_torchvision(MNIST, train=True, root=tmp_path)
+    assert calls == [False]
 
 
 def test_data_root_follows_environment(monkeypatch, tmp_path):
