@@ -180,6 +180,41 @@ def archives_needed(chapter: pathlib.Path) -> set[str]:
     return {LOADERS[f] for f, args in LOADER_CALL.findall(code) if "full=False" not in args}
 
 
+def _chain_has_cpu(node) -> bool:
+    """Whether a method chain ``a.b().c()`` calls ``.cpu()`` (or ``.to("cpu")``)."""
+    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "cpu":
+                return True
+            if node.func.attr == "to" and any(
+                    isinstance(a, ast.Constant) and a.value == "cpu" for a in node.args):
+                return True
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return False
+
+
+def numpy_without_cpu(source: str) -> list[int]:
+    """Lines where a tensor's ``.numpy()`` is called without ``.cpu()`` first in
+    the same chain: on a GPU that raises (a tensor already on the CPU passes
+    through ``.cpu()`` unchanged, so the rule costs nothing there)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "numpy" and not node.args
+            and not _chain_has_cpu(node.func.value)]
+
+
+def device_mistakes(chapter: pathlib.Path, root: pathlib.Path) -> list[str]:
+    """Where a chapter's code sends a tensor to NumPy without ``.cpu()``
+    (``numpy_without_cpu``), as ``path: code cell K, line L``."""
+    return [f"{chapter.relative_to(root)}: code cell {k + 1}, line {line}"
+            for k, cell in enumerate(_code_cells(chapter.read_text()))
+            for line in numpy_without_cpu(cell)]
+
+
 def plan_lanes(chapters: list[str], gpu: dict[str, bool], n_gpus: int) -> dict[str, int | None]:
     """The lane of each chapter, in the given order (longest first): GPU
     chapters go to the GPU lane with the fewest chapters so far (one chapter
@@ -409,6 +444,15 @@ def main() -> int:
         print(f"  {rel(chapter)}  (key {key})")
     if args.dry_run:
         return 0
+
+    if rehearsal():
+        # On the CPU a tensor's .numpy() works wherever it comes from; on a GPU
+        # it raises unless the tensor went through .cpu(): find those here.
+        mistakes = [m for c in chapters for m in device_mistakes(c, ROOT)]
+        if mistakes:
+            print("rehearsal: tensors sent to NumPy without .cpu() (this raises on a GPU):\n  "
+                  + "\n  ".join(mistakes), file=sys.stderr)
+            return 1
 
     if full_run and stale:
         # The archives are fetched once, before anything runs; chapters never download.

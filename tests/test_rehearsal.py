@@ -203,36 +203,8 @@ def test_the_counter_counts_operators_and_flops(tmp_path):
     assert rows["cells"][1]["limit_seconds"] == projection.LIMIT_MIN
 
 
-def _chain_has_cpu(node) -> bool:
-    """Whether a method chain ``a.b().c()`` calls ``.cpu()`` (or ``.to("cpu")``)."""
-    import ast
-    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr == "cpu":
-                return True
-            if node.func.attr == "to" and any(
-                    isinstance(a, ast.Constant) and a.value == "cpu" for a in node.args):
-                return True
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return False
-
-
-def numpy_without_cpu(source: str) -> list[int]:
-    """Lines where a tensor's ``.numpy()`` is called without ``.cpu()`` first in
-    the same chain: on a GPU that raises (a tensor on the CPU, a NumPy array,
-    passes through ``.cpu()`` unchanged, so the rule costs nothing there)."""
-    import ast
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    return [node.lineno for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "numpy" and not node.args
-            and not _chain_has_cpu(node.func.value)]
-
-
 def test_the_numpy_check_finds_a_gpu_tensor_sent_to_numpy():
+    numpy_without_cpu = _load("execute").numpy_without_cpu
     assert numpy_without_cpu("s = torch.linalg.svdvals(buf).numpy()") == [1]
     assert numpy_without_cpu("x = model(x).detach().numpy()\ny = 2") == [1]
     assert numpy_without_cpu("s = torch.linalg.svdvals(buf).cpu().numpy()") == []
@@ -244,9 +216,5 @@ def test_no_chapter_sends_a_tensor_to_numpy_without_cpu():
     """In the full profile tensors live on the GPU: every ``.numpy()`` in a
     chapter goes through ``.cpu()`` first (issue 18, item 2)."""
     execute = _load("execute")
-    found = []
-    for chapter in execute.toc_chapters(ROOT):
-        for k, cell in enumerate(execute._code_cells(chapter.read_text())):
-            found += [f"{chapter.relative_to(ROOT)}: code cell {k + 1}, line {line}"
-                      for line in numpy_without_cpu(cell)]
+    found = [m for c in execute.toc_chapters(ROOT) for m in execute.device_mistakes(c, ROOT)]
     assert not found, "\n".join(found)
