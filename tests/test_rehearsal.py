@@ -42,6 +42,11 @@ def test_a_rehearsal_is_the_full_profile_with_cut_lengths(rehearsing):
     assert runtime.budget(quick=[1], full=[1, 2, 3]) == [1, 2, 3]   # shapes: as full
 
 
+def test_a_rehearsed_page_says_so(rehearsing, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.describe().split("\n")[0].endswith("profile full (rehearsal)")
+
+
 def test_outside_a_rehearsal_budget_ignores_the_cut(monkeypatch):
     monkeypatch.delenv("DLBOOK_REHEARSAL", raising=False)
     monkeypatch.setenv("DLBOOK_PROFILE", "full")

@@ -251,7 +251,8 @@ def describe() -> str:
     else:
         where = f"cpu ({platform.machine()}, {os.cpu_count()} cores)"
     return (
-        f"ran on {where} · profile {profile()}\n"
+        f"ran on {where} · profile {profile()}"
+        f"{' (rehearsal)' if rehearsal() else ''}\n"
         f"python {platform.python_version()} · torch {torch.__version__} · "
         f"numpy {np.__version__}"
     )
