@@ -511,13 +511,14 @@ def main() -> int:
             chapter, nb, seconds, error, resources = future.result()
             name = rel(pathlib.Path(chapter))
             resources.pop("counting", None)
+            report = reports / f"{name.with_suffix('').as_posix().replace('/', '__')}.log"
             if error is not None:
                 failures += 1
                 print(f"FAILED {name} after {seconds:.1f} s\n{error}", file=sys.stderr)
-                report = reports / f"{name.with_suffix('').as_posix().replace('/', '__')}.log"
                 report.parent.mkdir(parents=True, exist_ok=True)
                 report.write_text(f"{name} failed after {seconds:.1f} s\n\n{error}\n")
                 continue
+            report.unlink(missing_ok=True)   # an earlier failure's report
             data = {"execution_seconds": seconds, "dependency_key": keys[chapter],
                     "gpu_lane": lanes[chapter], **resources}
             records[chapter] = data
