@@ -7,11 +7,16 @@ kernel (`COUNTER`), the number of PyTorch operators run and their FLOPs
 (matrix products and convolutions, by `torch.utils.flop_counter`'s formulas).
 From those:
 
-1. **Cut scale.** The cell's cost is taken to be linear in every cut length
-   it uses: its scale is the product of `full / rehearse` (values, or lengths
-   of lists) of the cut budgets the cell's code names, directly or through
-   functions the chapter defines (`cut_scales`). A cell that names nothing
-   cut has scale 1.
+1. **Cut scale.** The cell's cost is taken to be linear in the cut lengths
+   it uses (`cut_scales`). For each top-level statement: the product of
+   `full / rehearse` (values, or lengths of lists) of the cut budgets it
+   names, times the largest such ratio among those it reaches only through
+   functions the chapter defines (there they are often alternatives, such as
+   a step limit and an epoch floor, not factors); a call that passes a cut
+   length as a keyword overrides the lengths of the function it calls. The
+   cell's scale is its largest statement's (the heaviest statement is taken
+   to dominate); a cell that uses nothing cut has scale 1. This is a
+   heuristic read off the code, not a measurement.
 2. **CPU time split.** Of the rehearsal's cell time, `flops / P_cpu` is
    arithmetic and `ops * c_cpu` the per-operator cost, both measured on this
    machine at the start (`calibrate`); the rest (Python, NumPy, SciPy, data
@@ -188,21 +193,44 @@ def cut_scales(cells: list[str]) -> list[float]:
                                         if isinstance(n, ast.Name)}
     scales = []
     for tree in trees:
-        names = {n.id for n in ast.walk(tree)
-                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-        pending, seen = set(names), set()
-        while pending:   # names used through the chapter's own functions
-            name = pending.pop()
-            seen.add(name)
-            pending |= functions.get(name, set()) - seen
-        inline = [c for c in _budget_calls(tree)]
-        assigned = {id(c) for node in ast.walk(tree)
-                    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value
-                    for c in _budget_calls(node.value)}
-        scale = math.prod(cut[n] for n in seen if n in cut)
-        scale *= math.prod(_ratio(c) for c in inline if id(c) not in assigned)
+        scale = max([_statement_scale(stmt, cut, functions) for stmt in tree.body],
+                    default=1.0)
         scales.append(float(scale))
     return scales
+
+
+def _statement_scale(stmt: ast.stmt, cut: dict[str, float],
+                     functions: dict[str, set[str]]) -> float:
+    """The cut scale of one top-level statement of a cell (see cut_scales)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return 1.0   # defining a function costs nothing
+    skip: set[int] = set()
+    # names in the values that define cut lengths (SEEDS in
+    # `SHIFT_SEEDS = SEEDS[:budget(...)]` only slices)
+    skip |= {id(n) for node in ast.walk(stmt)
+             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value
+             and any(_ratio(c) > 1 for c in _budget_calls(node.value))
+             for n in ast.walk(node.value)}
+    # a call that passes a cut length (`run(..., steps=SHIFT_STEPS)`)
+    # overrides the lengths of the function it calls
+    skip |= {id(node.func) for node in ast.walk(stmt)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+             and any(isinstance(k.value, ast.Name) and k.value.id in cut
+                     for k in node.keywords)}
+    names = {n.id for n in ast.walk(stmt) if id(n) not in skip
+             and isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    pending, seen = set(names), set()
+    while pending:   # names used through the chapter's own functions
+        name = pending.pop()
+        seen.add(name)
+        pending |= functions.get(name, set()) - seen
+    inline = [c for c in _budget_calls(stmt) if not isinstance(stmt, (ast.Assign, ast.AnnAssign))]
+    # Lengths the statement names multiply (a loop over seeds of a loop over
+    # epochs); of those only reached through functions, the largest counts
+    # (they are often alternatives: a step limit and an epoch floor).
+    scale = math.prod(cut[n] for n in names if n in cut)
+    scale *= max([cut[n] for n in seen - names if n in cut], default=1.0)
+    return scale * math.prod(_ratio(c) for c in inline)
 
 
 def project_chapter(cells: list[str], seconds: list[float], counts: list[list[int]],
