@@ -178,3 +178,231 @@ def test_largest_batch_matches_a_brute_force_search():
     assert largest_batch(model, (3, 8, 8), opt, 10**12, limit=120) == 120
     # capacities are often written as floats (15.5e9 bytes)
     assert largest_batch(model, (3, 8, 8), opt, float(peaks[47]), limit=120) == 48
+
+
+# --- workspaces: cuBLAS's size from CUBLAS_WORKSPACE_CONFIG, and the peaks
+# growing by exactly the workspace inputs ----------------------------------
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dlbook.memory import (
+    CUBLAS_CONFIG_LARGE,
+    CUBLAS_CONFIG_SMALL,
+    _AllocatorStats,
+    _conv_inputs,
+    _largest_conv_transient,
+    cublas_workspace_bytes,
+    measure_cudnn_workspace,
+)
+
+KiB, MiB = 1024, 1024 * 1024
+
+
+@pytest.mark.parametrize("config, expected", [
+    (":4096:8", 32 * MiB),                      # PyTorch's Hopper default
+    (":4096:2:16:8", 8 * MiB + 128 * KiB),      # its default elsewhere
+    (":16:8", 128 * KiB),                       # the deterministic setting
+    (":0:4", 0),
+    (":1:1:2:2:3:3", (1 + 4 + 9) * KiB),
+])
+def test_cublas_config_sums_size_times_count(config, expected):
+    assert cublas_workspace_bytes(config) == expected
+    assert CUBLAS_CONFIG_LARGE == ":4096:8" and CUBLAS_CONFIG_SMALL == ":4096:2:16:8"
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 64)),
+                min_size=1, max_size=6))
+def test_cublas_config_of_any_pairs(pairs):
+    config = "".join(f":{size}:{count}" for size, count in pairs)
+    assert cublas_workspace_bytes(config) == sum(s * 1024 * c for s, c in pairs)
+
+
+@pytest.mark.parametrize("capability, expected", [
+    ((6, 1), 8 * MiB + 128 * KiB), ((7, 5), 8 * MiB + 128 * KiB),    # T4
+    ((8, 0), 8 * MiB + 128 * KiB), ((8, 9), 8 * MiB + 128 * KiB),    # A100, L4
+    ((9, 0), 32 * MiB),                                              # H100
+    ((10, 0), 32 * MiB), ((12, 0), 32 * MiB),                        # Blackwell
+])
+def test_cublas_default_follows_the_capability(monkeypatch, capability, expected):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    assert cublas_workspace_bytes(device_capability=capability) == expected
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "  ")     # empty: ignored
+    assert cublas_workspace_bytes(device_capability=capability) == expected
+
+
+def test_cublas_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    assert cublas_workspace_bytes() == 128 * KiB
+    assert cublas_workspace_bytes(device_capability=(9, 0)) == 128 * KiB
+    assert cublas_workspace_bytes(":4096:8") == 32 * MiB    # an explicit one wins
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "4096:8")
+    with pytest.raises(ValueError, match="CUBLAS_WORKSPACE_CONFIG must be"):
+        cublas_workspace_bytes()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks the CUDA device")
+def test_cublas_default_needs_a_capability_without_cuda(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="device_capability is needed"):
+        cublas_workspace_bytes()
+
+
+@pytest.mark.parametrize("config", [
+    "", "4096:8", ":4096", ":4096:8:", ":4096:8:16", ":a:8", ":4096:-8",
+    " :4096:8", ":4096:8 ", ":4096::8", "::", ":4.5:8", ":4096:8,:16:8",
+])
+def test_malformed_cublas_configs_are_refused(config):
+    with pytest.raises(ValueError, match="config must be ':SIZE:COUNT' pairs"):
+        cublas_workspace_bytes(config)
+
+
+@pytest.mark.parametrize("capability, error", [
+    ((9,), TypeError), ("90", TypeError), ((9.0, 0), TypeError),
+    ((True, 0), TypeError), ((9, 0, 1), TypeError), ((-1, 0), ValueError),
+])
+def test_bad_capabilities_are_refused(capability, error):
+    with pytest.raises(error, match="device_capability"):
+        cublas_workspace_bytes(":4096:8", device_capability=capability)
+
+
+def test_config_must_be_a_string():
+    with pytest.raises(TypeError, match="config must be a string"):
+        cublas_workspace_bytes(4096)
+
+
+WORKSPACE_CASES = {
+    # small activations: the optimizer step sets the peak
+    "step": (lambda: nn.Linear(256, 256), (2, 256), "adam"),
+    # large activations: the backward pass sets it
+    "backward": (small_cnn, (32, 3, 16, 16), "sgd"),
+}
+
+
+@pytest.fixture(scope="module")
+def bare_estimates():
+    torch.manual_seed(0)
+    out = {}
+    for key, (make, shape, opt_name) in WORKSPACE_CASES.items():
+        model = make()
+        opt = OPTIMIZERS[opt_name](model.parameters())
+        out[key] = (model, shape, opt, estimate_training_step(model, shape, opt))
+    assert out["step"][3].step_peak > out["step"][3].backward_peak
+    assert out["backward"][3].backward_peak > out["backward"][3].step_peak
+    return out
+
+
+@given(cublas=st.integers(0, 2**40), cudnn=st.integers(0, 2**40),
+       case=st.sampled_from(sorted(WORKSPACE_CASES)))
+def test_peaks_grow_by_exactly_the_workspaces(bare_estimates, cublas, cudnn, case):
+    model, shape, opt, bare = bare_estimates[case]
+    est = estimate_training_step(model, shape, opt, cublas_workspace_bytes=cublas,
+                                 cudnn_workspace_bytes=cudnn)
+    assert (est.cublas_workspace, est.cudnn_workspace) == (cublas, cudnn)
+    # cuBLAS's workspaces stay through the step; cuDNN's only inside a convolution
+    assert est.backward_peak == bare.backward_peak + cublas + cudnn
+    assert est.step_peak == bare.step_peak + cublas
+    assert est.peak == max(bare.backward_peak + cudnn, bare.step_peak) + cublas
+    assert est.first_step_peak == max(
+        bare.backward_peak - bare.optimizer_state + cudnn, bare.step_peak) + cublas
+    # everything else is untouched
+    for name in ("parameters", "gradients", "optimizer_state", "inputs", "activations"):
+        assert getattr(est, name) == getattr(bare, name)
+    # cuBLAS alone adds exactly itself to both peaks
+    only = estimate_training_step(model, shape, opt, cublas_workspace_bytes=cublas)
+    assert only.peak == bare.peak + cublas
+    assert only.first_step_peak == bare.first_step_peak + cublas
+
+
+def test_peaks_grow_by_both_workspaces_when_the_backward_pass_wins(bare_estimates):
+    model, shape, opt, bare = bare_estimates["backward"]
+    est = estimate_training_step(model, shape, opt, cublas_workspace_bytes=3 * MiB,
+                                 cudnn_workspace_bytes=5 * MiB)
+    assert est.peak - bare.peak == 8 * MiB
+    assert est.first_step_peak - bare.first_step_peak == 8 * MiB
+
+
+def test_default_workspaces_are_zero_and_keep_the_cpu_prediction(bare_estimates):
+    model, shape, opt, bare = bare_estimates["backward"]
+    zero = estimate_training_step(model, shape, opt, cublas_workspace_bytes=0,
+                                  cudnn_workspace_bytes=0)
+    assert zero == bare and bare.cublas_workspace == bare.cudnn_workspace == 0
+
+
+@pytest.mark.parametrize("name", ["cublas_workspace_bytes", "cudnn_workspace_bytes"])
+@pytest.mark.parametrize("value, error", [
+    (1.5, TypeError), ("1024", TypeError), (True, TypeError), (None, TypeError),
+    (-1, ValueError),
+])
+def test_workspace_inputs_are_validated(name, value, error):
+    model = small_cnn()
+    opt = OPTIMIZERS["sgd"](model.parameters())
+    with pytest.raises(error, match=name):
+        estimate_training_step(model, (2, 3, 8, 8), opt, **{name: value})
+
+
+def test_numpy_integers_are_accepted_as_workspaces():
+    np = pytest.importorskip("numpy")
+    model = small_cnn()
+    opt = OPTIMIZERS["sgd"](model.parameters())
+    est = estimate_training_step(model, (2, 3, 8, 8), opt,
+                                 cublas_workspace_bytes=np.int64(1024))
+    assert est.cublas_workspace == 1024 and type(est.cublas_workspace) is int
+
+
+def test_conv_inputs_are_those_of_a_real_forward_pass():
+    model = torchvision.models.resnet18(num_classes=10)
+    seen = {}
+
+    def hook(module, args, _):
+        key = (repr(module), tuple(args[0].shape), args[0].requires_grad)
+        seen.setdefault(key, module)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.Conv2d)]
+    model(torch.randn(2, 3, 32, 32))
+    for h in handles:
+        h.remove()
+    found = _conv_inputs(model, (2, 3, 32, 32), torch.float32)
+    assert {(repr(m), s, g) for m, s, g in found} == set(seen)
+    assert not found[0][2] and all(g for _, _, g in found[1:])   # the image needs no grad
+    assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+class _FixedTransient(_AllocatorStats):
+    """Stand-in counters for the CPU: nothing allocated, and every call
+    peaks 4096 bytes above it, so the measurement's bookkeeping (which
+    tensors it subtracts) can be checked exactly."""
+
+    def __init__(self):
+        super().__init__(torch.device("cpu"))
+        self.calls = 0
+
+    def settle(self):
+        self.calls += 1
+        return 0
+
+    def peak(self):
+        return 4096
+
+
+def test_conv_transient_bookkeeping_on_the_cpu():
+    model = small_cnn()
+    before = [p.detach().clone() for p in model.parameters()]
+    stats = _FixedTransient()
+    largest = _largest_conv_transient(model, (2, 3, 8, 8), torch.float32,
+                                      torch.device("cpu"), stats)
+    # 2 convolutions, each run twice, forward and backward
+    assert stats.calls == 8
+    # conv 1, (2, 3, 8, 8) -> (2, 8, 8, 8): forward 4096 - 2048 (output);
+    # backward 4096 - 1024 (weight grad, 864 B in a 512-B multiple) - 512
+    # (bias grad), no input grad: 2560. Conv 2 leaves less.
+    assert largest == 2560
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CPU-only check")
+def test_cudnn_measurement_needs_cuda():
+    with pytest.raises(RuntimeError, match="needs CUDA"):
+        measure_cudnn_workspace(small_cnn(), (2, 3, 8, 8))

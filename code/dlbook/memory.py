@@ -13,6 +13,14 @@ memory, no GPU). Two moments compete for the peak:
 * during the optimizer step, all of ``P + G + S`` is alive, plus the
   temporaries the update itself makes.
 
+On CUDA two libraries also take memory from PyTorch's caching allocator
+that is not a tensor of the model: cuBLAS keeps a fixed *workspace* per
+thread and stream from its first matrix product on (its size is set by
+``CUBLAS_WORKSPACE_CONFIG``; :func:`cublas_workspace_bytes` reads it), and
+cuDNN takes a transient workspace inside each convolution, of a size it
+chooses per shape (:func:`measure_cudnn_workspace` measures it). The
+estimate takes both as inputs (0 on the CPU, where neither library runs).
+
 The measurements read the same quantities from a real step: on the CPU from
 ``torch.profiler``'s memory timeline (``profile_memory=True``), on CUDA from
 the caching allocator's peak statistics. 1 MB is 10^6 bytes throughout.
@@ -22,7 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -34,13 +44,17 @@ from torch import nn
 
 __all__ = [
     "CPU_CATEGORIES",
+    "CUBLAS_CONFIG_LARGE",
+    "CUBLAS_CONFIG_SMALL",
+    "MeasuredPeak",
     "MemoryEstimate",
     "SavedActivations",
+    "cublas_workspace_bytes",
     "estimate_training_step",
     "largest_batch",
     "measure_cpu_peak",
     "measure_cuda_peak",
-    "MeasuredPeak",
+    "measure_cudnn_workspace",
     "optimizer_state_bytes",
     "parameter_bytes",
     "saved_activations",
@@ -60,8 +74,111 @@ CPU_CATEGORIES = (
 )
 
 
+#: PyTorch's default cuBLAS workspace on Hopper and Blackwell: 32 MiB.
+CUBLAS_CONFIG_LARGE = ":4096:8"
+#: PyTorch's default cuBLAS workspace on other cards: 8 MiB + 128 KiB.
+CUBLAS_CONFIG_SMALL = ":4096:2:16:8"
+
+_CUBLAS_CONFIG = re.compile(r"(?::[0-9]+:[0-9]+)+")
+_CUBLAS_PAIR = re.compile(r":([0-9]+):([0-9]+)")
+
+
 def _tensor_bytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
+
+
+def cublas_workspace_bytes(
+    config: str | None = None,
+    *,
+    device_capability: tuple[int, int] | None = None,
+) -> int:
+    """Bytes of one cuBLAS workspace as PyTorch allocates it.
+
+    PyTorch gives cuBLAS a workspace from its caching allocator, once per
+    thread and CUDA stream that runs a matrix product, and keeps it (a
+    training step makes two: the forward pass on the calling thread, the
+    backward pass on autograd's thread for the device). Its size is set by
+    ``CUBLAS_WORKSPACE_CONFIG``, ``:SIZE:COUNT[:SIZE:COUNT...]`` with
+    ``SIZE`` in KiB: ``COUNT`` buffers of ``SIZE`` KiB each, all summed
+    (``:4096:8`` is 32 MiB). ``config=None`` reads the variable; when it is
+    unset (or empty, which PyTorch also ignores), the answer is PyTorch's
+    default for the card's compute capability (``device_capability``, or
+    the current CUDA device's): ``:4096:8`` for majors 9 (Hopper), 10 and
+    12 (Blackwell), else ``:4096:2:16:8``. That table is
+    ``parseChosenWorkspaceSize`` in PyTorch's
+    ``aten/src/ATen/cuda/CublasHandlePool.cpp`` since February 2026
+    (pytorch/pytorch#175344); earlier releases give 32 MiB to capability
+    9.0 only, so set the variable where the figure matters. With the
+    cuBLASLt workspace unified with cuBLAS's (PyTorch's default where it
+    offers the choice), cuBLASLt adds nothing; otherwise it keeps 1 MiB
+    apart (``CUBLASLT_WORKSPACE_SIZE``), which this figure leaves out.
+
+    Raises:
+        TypeError: ``config`` is not a string, or ``device_capability`` is
+            not a pair of integers.
+        ValueError: ``config`` (or the variable) is not of the form above;
+            ``device_capability`` has a negative part; or the default is
+            asked for without a capability and without a CUDA device.
+    """
+    if device_capability is not None:
+        device_capability = _capability(device_capability)
+    name = "config"
+    if config is None:
+        config = os.environ.get("CUBLAS_WORKSPACE_CONFIG", "").strip()
+        name = "CUBLAS_WORKSPACE_CONFIG"
+        if not config:
+            return _cublas_default(device_capability)
+    if not isinstance(config, str):
+        raise TypeError(
+            f"config must be a string such as ':4096:8', got "
+            f"{type(config).__name__}"
+        )
+    if not _CUBLAS_CONFIG.fullmatch(config):
+        raise ValueError(
+            f"{name} must be ':SIZE:COUNT' pairs (SIZE in KiB), e.g. "
+            f"':4096:8' or ':4096:2:16:8'; got {config!r}"
+        )
+    return sum(
+        int(size) * 1024 * int(count)
+        for size, count in _CUBLAS_PAIR.findall(config)
+    )
+
+
+def _capability(value: object) -> tuple[int, int]:
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or len(value) != 2
+        or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            for v in value
+        )
+    ):
+        raise TypeError(
+            "device_capability must be a pair of integers (major, minor), "
+            f"got {value!r}"
+        )
+    major, minor = (int(v) for v in value)
+    if major < 0 or minor < 0:
+        raise ValueError(
+            f"device_capability must not be negative, got {(major, minor)}"
+        )
+    return major, minor
+
+
+def _cublas_default(capability: tuple[int, int] | None) -> int:
+    if capability is None:
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "device_capability is needed for PyTorch's default cuBLAS "
+                "workspace when CUBLAS_WORKSPACE_CONFIG is unset and there "
+                "is no CUDA device"
+            )
+        capability = torch.cuda.get_device_capability()
+    large = capability[0] in (9, 10, 12)
+    return cublas_workspace_bytes(
+        CUBLAS_CONFIG_LARGE if large else CUBLAS_CONFIG_SMALL
+    )
 
 
 def parameter_bytes(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -303,9 +420,14 @@ class MemoryEstimate:
     """The model's prediction for one training step, in bytes.
 
     ``backward_peak = P + S + inputs + backward_live`` (see
-    :class:`SavedActivations`); ``step_peak = P + G + S + inputs + step
-    temporaries``. ``peak`` is the larger; ``first_step_peak`` leaves the
-    state out of the backward pass.
+    :class:`SavedActivations`) ``+ cublas_workspace + cudnn_workspace``;
+    ``step_peak = P + G + S + inputs + step temporaries +
+    cublas_workspace``. The cuBLAS workspaces (bytes) are allocated once
+    and stay, so they add to both moments; the cuDNN workspace (bytes)
+    exists only inside a convolution, so it adds to the backward pass
+    alone. Both are 0 unless given (on the CPU neither library runs).
+    ``peak`` is the larger; ``first_step_peak`` leaves the state out of
+    the backward pass.
     """
 
     parameters: int
@@ -316,17 +438,32 @@ class MemoryEstimate:
     backward_peak: int
     step_peak: int
     parts: dict[str, int] = field(default_factory=dict)
+    cublas_workspace: int = 0
+    cudnn_workspace: int = 0
 
     @property
     def peak(self) -> int:
-        """The peak of a step after the first (the state exists throughout)."""
+        """The peak of a step after the first (the state exists
+        throughout), workspaces included, in bytes."""
         return max(self.backward_peak, self.step_peak)
 
     @property
     def first_step_peak(self) -> int:
         """The peak of the first step, whose backward pass runs before the
-        optimizer state exists (the step itself creates it)."""
+        optimizer state exists (the step itself creates it), workspaces
+        included, in bytes."""
         return max(self.backward_peak - self.optimizer_state, self.step_peak)
+
+
+def _workspace(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be an integer number of bytes, got "
+            f"{type(value).__name__}"
+        )
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 bytes, got {value}")
+    return int(value)
 
 
 def estimate_training_step(
@@ -335,15 +472,28 @@ def estimate_training_step(
     optimizer: torch.optim.Optimizer,
     *,
     dtype: torch.dtype = torch.float32,
+    cublas_workspace_bytes: int = 0,
+    cudnn_workspace_bytes: int = 0,
 ) -> MemoryEstimate:
     """Predict the memory of one training step (forward, backward with
     ``zero_grad(set_to_none=True)`` before it, optimizer step) after the
     first, when the optimizer state exists.
 
+    ``cublas_workspace_bytes`` is the memory the cuBLAS workspaces hold
+    throughout (on CUDA, two of :func:`cublas_workspace_bytes` for a
+    network with a matrix product: one per thread); ``cudnn_workspace_bytes``
+    the largest transient workspace of a convolution
+    (:func:`measure_cudnn_workspace`). Both in bytes, 0 by default (the
+    CPU); they are stored on the estimate and added to its peaks as
+    :class:`MemoryEstimate` says.
+
     Raises:
         TypeError, ValueError: as :func:`saved_activations` and
-            :func:`optimizer_state_bytes`.
+            :func:`optimizer_state_bytes`; a workspace that is not an
+            integer (``TypeError``) or is negative (``ValueError``).
     """
+    cublas = _workspace(cublas_workspace_bytes, "cublas_workspace_bytes")
+    cudnn = _workspace(cudnn_workspace_bytes, "cudnn_workspace_bytes")
     saved = saved_activations(model, inputs, dtype=dtype)
     p = parameter_bytes(model)
     g = parameter_bytes(model, trainable_only=True)
@@ -356,13 +506,15 @@ def estimate_training_step(
         optimizer_state=s,
         inputs=x,
         activations=saved.total,
-        backward_peak=p + s + x + saved.backward_live,
-        step_peak=p + g + s + x + temporaries,
+        backward_peak=p + s + x + saved.backward_live + cublas + cudnn,
+        step_peak=p + g + s + x + temporaries + cublas,
         parts={
             "backward_live": saved.backward_live,
             "largest_activation": saved.largest,
             "step_temporaries": temporaries,
         },
+        cublas_workspace=cublas,
+        cudnn_workspace=cudnn,
     )
 
 
@@ -444,6 +596,142 @@ def measure_cuda_peak(
     step()
     torch.cuda.synchronize(device)
     return MeasuredPeak(int(torch.cuda.max_memory_allocated(device)), {})
+
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _conv_inputs(
+    model: nn.Module, inputs: object, dtype: torch.dtype
+) -> list[tuple[nn.Module, tuple[int, ...], bool]]:
+    """Each distinct convolution of ``model`` with the shape of its input
+    and whether that input needs a gradient, found by a forward pass on
+    ``meta`` (``model`` itself is not touched)."""
+    found: dict[tuple, tuple[nn.Module, tuple[int, ...], bool]] = {}
+
+    def record(module: nn.Module, args: tuple, _: object) -> None:
+        x = args[0]
+        key = (repr(module), tuple(x.shape), x.requires_grad)
+        found.setdefault(key, (module, tuple(x.shape), x.requires_grad))
+
+    handles = [
+        m.register_forward_hook(record)
+        for m in model.modules()
+        if isinstance(m, _CONVS)
+    ]
+    try:
+        meta = {
+            name: _meta_copy(t)
+            for name, t in [*model.named_parameters(), *model.named_buffers()]
+        }
+        with torch.enable_grad():
+            torch.func.functional_call(
+                model, meta, (_meta_input(inputs, dtype),)
+            )
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(found.values())
+
+
+class _AllocatorStats:
+    """The CUDA caching allocator's counters, as the workspace measurement
+    reads them (a stand-in with the same methods lets tests run it on the
+    CPU)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def settle(self) -> int:
+        """Wait for the device, then reset the peak; the bytes allocated."""
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return int(torch.cuda.memory_allocated(self.device))
+
+    def peak(self) -> int:
+        torch.cuda.synchronize(self.device)
+        return int(torch.cuda.max_memory_allocated(self.device))
+
+    @staticmethod
+    def block(t: torch.Tensor | None) -> int:
+        """Bytes the allocator hands out for ``t`` (multiples of 512)."""
+        return 0 if t is None else -(-_tensor_bytes(t) // 512) * 512
+
+
+def _largest_conv_transient(
+    model: nn.Module,
+    inputs: object,
+    dtype: torch.dtype,
+    device: torch.device,
+    stats: _AllocatorStats,
+) -> int:
+    largest = 0
+    for module, shape, input_grad in _conv_inputs(model, inputs, dtype):
+        params = {
+            name: torch.randn(
+                p.shape, dtype=p.dtype, device=device
+            ).requires_grad_(p.requires_grad)
+            for name, p in module.named_parameters()
+        }
+        x = torch.randn(shape, dtype=dtype, device=device)
+        x.requires_grad_(input_grad)
+        leaves = [x, *params.values()]
+        for measured in (False, True):  # the first call picks the algorithm
+            for t in leaves:
+                t.grad = None
+            base = stats.settle()
+            y = torch.func.functional_call(module, params, (x,))
+            forward = stats.peak() - base - stats.block(y)
+            backward = 0
+            if y.requires_grad:
+                grad_out = torch.ones_like(y)
+                base = stats.settle()
+                y.backward(grad_out)
+                made = sum(stats.block(t.grad) for t in leaves)
+                backward = stats.peak() - base - made
+                del grad_out
+            del y
+            if measured:
+                largest = max(largest, forward, backward)
+    return largest
+
+
+def measure_cudnn_workspace(
+    model: nn.Module,
+    inputs: torch.Tensor | Sequence[int],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> int:
+    """The largest transient memory, in bytes, that one of ``model``'s
+    convolutions takes on CUDA beyond its tensors, forward or backward:
+    cuDNN's workspace for the algorithm it picks at that shape.
+
+    Each distinct convolution (its settings and input shape, found by a
+    forward pass of ``model`` on ``meta`` with ``inputs`` as in
+    :func:`saved_activations`) runs alone, with random weights, on the
+    device: once to let cuDNN choose and cache its algorithm, then once
+    measured with the caching allocator's peak, less the memory already
+    allocated and the output (forward) or the gradients (backward) it
+    makes. With ``torch.backends.cudnn.benchmark`` off (PyTorch's default)
+    cuDNN chooses by heuristics, the same algorithm for the same shape, so
+    the figure is what the convolution takes inside a training step.
+    ``model`` is not touched.
+
+    Raises:
+        RuntimeError: CUDA is not available.
+        TypeError, ValueError: as :func:`saved_activations`.
+    """
+    if not torch.cuda.is_available():
+        raise RuntimeError(
+            "measure_cudnn_workspace needs CUDA; none is available"
+        )
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model)}")
+    dev = torch.device("cuda" if device is None else device)
+    return _largest_conv_transient(
+        model, inputs, dtype, dev, _AllocatorStats(dev)
+    )
 
 
 def largest_batch(
