@@ -173,6 +173,7 @@ def cut_scales(cells: list[str]) -> list[float]:
         except SyntaxError:  # IPython magics: no cut lengths there
             trees.append(ast.Module(body=[], type_ignores=[]))
     cut: dict[str, float] = {}    # name -> ratio
+    cut_keys: dict[str, dict] = {}   # configuration dict -> key -> ratio
     functions: dict[str, set[str]] = {}   # chapter function -> names it uses
     for tree in trees:
         for node in ast.walk(tree):
@@ -187,6 +188,15 @@ def cut_scales(cells: list[str]) -> list[float]:
                     else:
                         pairs = [(target, value)]
                     for t, v in pairs:
+                        if isinstance(t, ast.Name) and isinstance(v, ast.Dict):
+                            # a configuration: each key its own length
+                            keys = {k.value: math.prod(_ratio(c) for c in _budget_calls(x))
+                                    for k, x in zip(v.keys, v.values)
+                                    if isinstance(k, ast.Constant)}
+                            if any(r > 1 for r in keys.values()):
+                                cut[t.id] = max(keys.values())
+                                cut_keys[t.id] = keys
+                            continue
                         ratio = math.prod(_ratio(c) for c in _budget_calls(v))
                         for name in ast.walk(t):
                             if isinstance(name, ast.Name) and ratio > 1:
@@ -196,13 +206,13 @@ def cut_scales(cells: list[str]) -> list[float]:
                                         if isinstance(n, ast.Name)}
     scales = []
     for tree in trees:
-        scale = max([_statement_scale(stmt, cut, functions) for stmt in tree.body],
-                    default=1.0)
+        scale = max([_statement_scale(stmt, cut, cut_keys, functions)
+                     for stmt in tree.body], default=1.0)
         scales.append(float(scale))
     return scales
 
 
-def _statement_scale(stmt: ast.stmt, cut: dict[str, float],
+def _statement_scale(stmt: ast.stmt, cut: dict[str, float], cut_keys: dict[str, dict],
                      functions: dict[str, set[str]]) -> float:
     """The cut scale of one top-level statement of a cell (see cut_scales)."""
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -220,6 +230,13 @@ def _statement_scale(stmt: ast.stmt, cut: dict[str, float],
              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
              and any(isinstance(k.value, ast.Name) and k.value.id in cut
                      for k in node.keywords)}
+    # CONFIG["epochs"]: the ratio of that key alone
+    keyed = [(node.value, node.slice.value) for node in ast.walk(stmt)
+             if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+             and node.value.id in cut_keys and isinstance(node.slice, ast.Constant)
+             and id(node.value) not in skip]
+    skip |= {id(name) for name, _ in keyed}
+    key_ratios = {(name.id, key): cut_keys[name.id].get(key, 1.0) for name, key in keyed}
     names = {n.id for n in ast.walk(stmt) if id(n) not in skip
              and isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     pending, seen = set(names), set()
@@ -231,7 +248,7 @@ def _statement_scale(stmt: ast.stmt, cut: dict[str, float],
     # Lengths the statement names multiply (a loop over seeds of a loop over
     # epochs); of those only reached through functions, the largest counts
     # (they are often alternatives: a step limit and an epoch floor).
-    scale = math.prod(cut[n] for n in names if n in cut)
+    scale = math.prod(cut[n] for n in names if n in cut) * math.prod(key_ratios.values())
     scale *= max([cut[n] for n in seen - names if n in cut], default=1.0)
     return scale * math.prod(_ratio(c) for c in inline)
 

@@ -184,12 +184,16 @@ def test_cut_scales_follow_names_through_the_chapters_functions():
         "for s in seeds:\n    run()",
         "few = seeds[: budget(quick=1, full=4, rehearse=2)]\nfor s in few:\n"
         "    train(epochs=epochs)",
+        "CONFIG = {'steps': budget(quick=1, full=30, rehearse=10), 'lr': 0.1}",
+        "fit(steps=CONFIG['steps'], lr=CONFIG['lr'])\nprint(CONFIG['lr'])",
     ]
     # defining a function costs nothing; seeds (x2) named, epochs (x10)
     # through train(); through run() epochs and seeds are alternatives: only
     # the larger counts; `seeds` only slices `few` (x2), and epochs passed
     # to train() count once
-    assert projection.cut_scales(cells) == [1.0, 1.0, 20.0, 1.0, 10.0, 1.0, 1.0, 20.0, 20.0]
+    # a configuration's keys count one by one
+    assert projection.cut_scales(cells) == [1.0, 1.0, 20.0, 1.0, 10.0, 1.0, 1.0, 20.0, 20.0,
+                                            1.0, 3.0]
 
 
 def test_the_counter_counts_operators_and_flops(tmp_path):
