@@ -74,9 +74,9 @@ CPU_CATEGORIES = (
 )
 
 
-#: PyTorch's default cuBLAS workspace on Hopper and Blackwell: 32 MiB.
+#: PyTorch's default cuBLAS workspace on Hopper and Blackwell, 32 MiB.
 CUBLAS_CONFIG_LARGE = ":4096:8"
-#: PyTorch's default cuBLAS workspace on other cards: 8 MiB + 128 KiB.
+#: PyTorch's default cuBLAS workspace on other cards, 8 MiB + 128 KiB.
 CUBLAS_CONFIG_SMALL = ":4096:2:16:8"
 
 _CUBLAS_CONFIG = re.compile(r"(?::[0-9]+:[0-9]+)+")
