@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlbook.evidence import plateaued
 from dlbook.runtime import preserves_global_rng
 
 __all__ = [
@@ -148,37 +149,8 @@ class Autoencoder(nn.Module):
         return self.decoder(self.encode(x))
 
 
-def loss_plateaued(
-    losses: list[float] | np.ndarray,
-    window: int,
-    *,
-    rtol: float = 0.0,
-    atol: float = 0.0,
-) -> bool:
-    """Whether a loss curve has flattened: its last two windows have nearly
-    equal means.
-
-    With ``last`` the mean of the final ``window`` losses and ``prev`` the
-    mean of the ``window`` before them, the curve is flat when
-    ``|prev - last| <= rtol * |last| + atol``. Comparing window means rather
-    than single epochs keeps the test robust to the epoch-to-epoch noise of
-    stochastic training. A curve shorter than ``2 * window`` is not flat.
-
-    Raises:
-        ValueError: ``window < 1`` or a negative tolerance.
-    """
-    window = _check_positive_int(window, "window")
-    if not rtol >= 0 or not atol >= 0:
-        raise ValueError(f"need rtol >= 0 and atol >= 0, got {rtol}, {atol}")
-    curve = np.asarray(losses, dtype=np.float64)
-    if curve.ndim != 1:
-        raise ValueError(
-            f"losses must be one-dimensional, got shape {curve.shape}"
-        )
-    if len(curve) < 2 * window:
-        return False
-    last, prev = curve[-window:].mean(), curve[-2 * window : -window].mean()
-    return bool(abs(prev - last) <= rtol * abs(last) + atol)
+loss_plateaued = plateaued
+"""Whether a loss curve has flattened (:func:`dlbook.evidence.plateaued`)."""
 
 
 @preserves_global_rng
