@@ -244,7 +244,11 @@ def compare(a: Seeded | float, b: Seeded | float) -> Comparison:
     if isinstance(a, Seeded) and isinstance(b, Seeded):
         if a.seeds == b.seeds:
             d = a.values - b.values
-            sem = float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan
+            sem = (
+                float(d.std(ddof=1) / math.sqrt(d.size))
+                if d.size > 1
+                else math.nan
+            )
             return Comparison(float(d.mean()), sem, True, int(d.size))
         sem = math.sqrt(a.sem**2 + b.sem**2)
         return Comparison(a.mean - b.mean, sem, False, min(a.n, b.n))
@@ -350,14 +354,18 @@ def plateaued(
         TypeError: ``window`` is not an integer.
     """
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
-        raise TypeError(f"window must be an integer, got {type(window).__name__}")
+        raise TypeError(
+            f"window must be an integer, got {type(window).__name__}"
+        )
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
     if not rtol >= 0 or not atol >= 0:
         raise ValueError(f"need rtol >= 0 and atol >= 0, got {rtol}, {atol}")
     values = np.asarray(curve, dtype=np.float64)
     if values.ndim != 1:
-        raise ValueError(f"curve must be one-dimensional, got shape {values.shape}")
+        raise ValueError(
+            f"curve must be one-dimensional, got shape {values.shape}"
+        )
     if len(values) < 2 * window:
         return False
     last = values[-window:].mean()
