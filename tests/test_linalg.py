@@ -154,15 +154,93 @@ def test_newton_schulz_applies_the_polynomial_to_each_singular_value(shape, step
                                atol=1e-9, rtol=1e-9)
 
 
+@pytest.mark.parametrize("coef", [QUINTIC, CUBIC, (2.0, -1.3, 0.0)])
 @pytest.mark.parametrize("shape", [(64, 200), (200, 64), (48, 48)])
-def test_newton_schulz_in_bfloat16_is_torchs_muon_iteration(shape):
+def test_newton_schulz_in_bfloat16_is_torchs_muon_iteration(shape, coef):
+    """Bit for bit the iteration inside torch.optim.Muon, given the same
+    input and coefficients (torch's runs in bfloat16 at Frobenius norm 1);
+    with c = 0 ours skips a product that torch multiplies by 0."""
     from torch.optim._muon import _zeropower_via_newtonschulz
 
     g = matrix(shape, 0, torch.float32)
-    theirs = _zeropower_via_newtonschulz(g, QUINTIC, 5, 1e-7).float()
-    ours = newton_schulz(g, 5, dtype=torch.bfloat16)
+    theirs = _zeropower_via_newtonschulz(g, coef, 5, 1e-7).float()
+    ours = newton_schulz(g, 5, coefficients=coef, dtype=torch.bfloat16)
     assert ours.dtype == torch.float32
     torch.testing.assert_close(ours, theirs, atol=0, rtol=0)
+
+
+def three_product_newton_schulz(g, steps, coef, norm, dtype):
+    """The iteration that always forms (X X^T)^2, as torch.optim.Muon does
+    and dlbook did before it skipped that product when c = 0."""
+    a, b, c = coef
+    mm = torch.addmm if g.ndim == 2 else torch.baddbmm
+    tall = g.shape[-2] > g.shape[-1]
+    x = (g.mT if tall else g).to(dtype)
+    x = x / (torch.linalg.matrix_norm(x, keepdim=True).clamp_min(1e-7) / norm)
+    for _ in range(steps):
+        gram = x @ x.mT
+        poly = mm(gram, gram, gram, beta=b, alpha=c)
+        x = mm(x, poly, x, beta=a, alpha=1.0)
+    return (x.mT if tall else x).to(g.dtype)
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype"),
+    [((40, 90), torch.float64), ((90, 40), torch.float32), ((40, 90), torch.bfloat16),
+     ((90, 40), torch.float16), ((3, 90, 40), torch.float64), ((3, 40, 90), torch.float32)],
+)
+@pytest.mark.parametrize("coef", [CUBIC, (2.0, -1.3, 0.0), QUINTIC])
+def test_skipping_the_zero_quintic_term_changes_no_bit(shape, dtype, coef):
+    """Without (X X^T)^2 the result is bit for bit what the three-product
+    iteration gives where torch computes c * (X X^T)^2 = 0 correctly: 2-D in
+    every precision, batched in float32 and float64."""
+    g = matrix(shape, 3, torch.float32)
+    norm = 0.99 * math.sqrt(3) if coef == CUBIC else 1.0
+    ours = newton_schulz(g, 5, coefficients=coef, frobenius_norm=norm, dtype=dtype)
+    three = three_product_newton_schulz(g, 5, coef, norm, dtype)
+    torch.testing.assert_close(ours, three, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("coef", [CUBIC, QUINTIC])
+def test_batched_low_precision_newton_schulz_is_the_slices_iteration(coef, dtype):
+    """Batched in bfloat16/float16, each slice gets the 2-D iteration bit for
+    bit. (torch 2.14's CPU baddbmm in these dtypes returns the bias
+    unscaled when alpha = 0 and the matrices are 32 x 32 or larger, so the
+    three-product form of the cubic diverged here; skipping the product
+    avoids the call.)"""
+    g = matrix((3, 40, 90), 3, torch.float32)
+    norm = 0.99 * math.sqrt(3) if coef == CUBIC else 1.0
+    batched = newton_schulz(g, 5, coefficients=coef, frobenius_norm=norm, dtype=dtype)
+    for i in range(3):
+        one = newton_schulz(g[i], 5, coefficients=coef, frobenius_norm=norm, dtype=dtype)
+        torch.testing.assert_close(batched[i], one, atol=0, rtol=0)
+    assert float(torch.linalg.matrix_norm(batched.float(), ord=2).max()) < 1.5
+
+
+@pytest.mark.parametrize(
+    ("coef", "products"),
+    [(QUINTIC, 3), ((1.0, 0.0, 0.5), 3), (CUBIC, 2), ((2.0, -1.3, 0.0), 2), ((1.5, 0.0, 0.0), 0)],
+)
+@pytest.mark.parametrize("shape", [(24, 70), (70, 24), (2, 24, 70)])
+def test_newton_schulz_counts_two_products_per_step_without_quintic_term(
+    shape, coef, products
+):
+    """FLOPs as FlopCounterMode counts them (2 per multiply-add): X X^T and
+    (X X^T) X cost 2 s^2 l each on the s x l wide orientation, (X X^T)^2
+    costs 2 s^3; with c = 0 that last product is not formed."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    g = matrix(shape, 0, torch.float32)
+    s, l = min(shape[-2:]), max(shape[-2:])
+    batch = g.numel() // (s * l)
+    per_product = {"gram": 2 * s * s * l, "square": 2 * s**3, "apply": 2 * s * s * l}
+    used = {3: ("gram", "square", "apply"), 2: ("gram", "apply"), 0: ()}[products]
+    steps = 4
+    with FlopCounterMode(display=False) as counter:
+        newton_schulz(g, steps, coefficients=coef)
+    expected = steps * batch * sum(per_product[k] for k in used)
+    assert counter.get_total_flops() == expected
 
 
 def test_newton_schulz_batches_and_keeps_dtype_and_shape():

@@ -145,6 +145,13 @@ def newton_schulz(
     runs on the wide orientation (a tall ``g`` is transposed), so the Gram
     matrix ``X X^T`` is ``min(m, n)`` square.
 
+    A step costs three matrix products (``X X^T``, its square, and the
+    product with ``X``), or two when ``c = 0`` (the cubic), since the
+    square is then skipped; with ``b = c = 0`` a step is a scaling. The
+    skipped product would be multiplied by 0, so the result is the same:
+    ``b G`` is formed as ``G * b``, which is what ``torch.addmm`` with
+    ``alpha=0`` computes (bit for bit on the CPU, checked in the tests).
+
     With :data:`CUBIC` and ``frobenius_norm=0.99 * sqrt(3)`` this is the
     course's Muon (EECS 182, Fall 2025, HW 6); with :data:`QUINTIC`, norm 1
     and ``dtype=torch.bfloat16`` it computes what ``torch.optim.Muon`` does.
@@ -175,8 +182,14 @@ def newton_schulz(
     norm = torch.linalg.matrix_norm(x, keepdim=True).clamp_min(eps)
     x = x / (norm / frobenius_norm)
     for _ in range(steps):
+        if b == 0.0 and c == 0.0:  # X <- a X: no product at all
+            x = x * a
+            continue
         gram = x @ x.mT
-        poly = _addmm(gram, gram, gram, beta=b, alpha=c)  # b G + c G G
+        if c == 0.0:  # b G: the cubic skips G G, one product in three
+            poly = gram * b
+        else:
+            poly = _addmm(gram, gram, gram, beta=b, alpha=c)  # b G + c G G
         x = _addmm(x, poly, x, beta=a, alpha=1.0)  # a X + poly X
     x = x.mT if tall else x
     return x.to(g.dtype)
