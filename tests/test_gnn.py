@@ -99,6 +99,55 @@ def test_gcn_rejects_bad_arguments():
         graphs.GCNClassifier(4, (2,), 1)
 
 
+@pytest.mark.parametrize("hidden", [(16, 2), (6, 4, 3)])
+def test_batched_training_matches_one_model_at_a_time(hidden):
+    """train_gcn_classifiers runs each model as train_gcn_classifier would:
+    the same losses, accuracies and final weights to float rounding, and the
+    weights are copied back into the models."""
+    club = karate_club()
+    a_hat = torch.from_numpy(graphs.normalized_adjacency(club.adjacency)).float()
+    x, labels = torch.eye(34), torch.from_numpy(club.labels)
+    test = torch.zeros(34, dtype=torch.bool)
+    test[[0, 1, 3, 8, 15]] = True
+    kwargs = dict(epochs=150, lr=0.05, weight_decay=0.01)
+    batched, single = [], []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        batched.append(graphs.GCNClassifier(34, hidden, 2))
+        torch.manual_seed(seed)
+        single.append(graphs.GCNClassifier(34, hidden, 2))
+    before = [p.detach().clone() for p in batched[0].parameters()]
+    histories = graphs.train_gcn_classifiers(batched, a_hat, x, labels, ~test, test, **kwargs)
+    assert len(histories) == 3
+    assert not torch.equal(before[0], next(batched[0].parameters()))
+    for model, reference, history in zip(single, batched, histories):
+        expected = graphs.train_gcn_classifier(model, a_hat, x, labels, ~test, test, **kwargs)
+        np.testing.assert_allclose(history.loss, expected.loss, rtol=1e-4, atol=1e-6)
+        assert history.loss[-1] < history.loss[0]
+        np.testing.assert_array_equal(history.train_accuracy, expected.train_accuracy)
+        np.testing.assert_array_equal(history.eval_accuracy, expected.eval_accuracy)
+        for p, q in zip(model.parameters(), reference.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_batched_training_rejects_bad_arguments():
+    a_hat, x = torch.eye(3), torch.eye(3)
+    labels, mask = torch.tensor([0, 1, 0]), torch.ones(3, dtype=torch.bool)
+    good = dict(epochs=1, lr=0.1)
+    model = graphs.GCNClassifier(3, (2,), 2)
+    with pytest.raises(TypeError, match="non-empty"):
+        graphs.train_gcn_classifiers([], a_hat, x, labels, mask, mask, **good)
+    with pytest.raises(ValueError, match="same shapes"):
+        graphs.train_gcn_classifiers([model, graphs.GCNClassifier(3, (4,), 2)], a_hat, x,
+                                     labels, mask, mask, **good)
+    with pytest.raises(ValueError, match="dense"):
+        graphs.train_gcn_classifiers([model], a_hat.to_sparse(), x, labels, mask, mask, **good)
+    with pytest.raises(ValueError, match="selects no node"):
+        graphs.train_gcn_classifiers([model], a_hat, x, labels, mask, ~mask, **good)
+    with pytest.raises(ValueError, match="lr"):
+        graphs.train_gcn_classifiers([model], a_hat, x, labels, mask, mask, epochs=1, lr=0.0)
+
+
 def test_training_rejects_bad_arguments():
     model = graphs.GCNClassifier(3, (2,), 2)
     a_hat, x = torch.eye(3), torch.eye(3)

@@ -42,6 +42,7 @@ from dlbook.graphs.gcn import (
     gcn_layer,
     normalized_adjacency,
     train_gcn_classifier,
+    train_gcn_classifiers,
 )
 from dlbook.graphs.message_passing import (
     DirectedMessagePassing,
@@ -90,6 +91,7 @@ __all__ = [
     "shared_layer_readouts",
     "sum_aggregate",
     "train_gcn_classifier",
+    "train_gcn_classifiers",
     "unfolding_tree",
     "walk_exists",
 ]

@@ -10,6 +10,7 @@ propagation matrix ``Â``, dense, COO or CSR.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -27,6 +28,7 @@ __all__ = [
     "GCNTrainingHistory",
     "normalized_adjacency",
     "train_gcn_classifier",
+    "train_gcn_classifiers",
 ]
 
 
@@ -520,3 +522,97 @@ def train_gcn_classifier(
             history[2, epoch] = correct[eval_idx].mean()
     loss_history, train_acc, eval_acc = history.numpy()
     return GCNTrainingHistory(loss_history, train_acc, eval_acc)
+
+
+def train_gcn_classifiers(
+    models: Sequence[GCNClassifier],
+    a_hat: torch.Tensor,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    train_mask: torch.Tensor,
+    eval_mask: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float,
+    weight_decay: float = 0.0,
+) -> list[GCNTrainingHistory]:
+    """Train several classifiers of one shape side by side, each as
+    :func:`train_gcn_classifier` would, and return one history per model.
+
+    The models (e.g. one per seed) differ only in their weights. Their
+    parameters are stacked along a leading model axis, so every epoch is one
+    batched forward and backward pass: full-batch gradient descent
+    (``torch.optim.SGD`` without momentum, the same ``weight_decay``) on the
+    sum over models of each model's mean cross entropy, whose gradient for a
+    model is that of its own loss. The forward pass uses PyTorch's autograd
+    instead of :class:`GCNLayerFunction` and a dense ``Â``, so the runs agree
+    with :func:`train_gcn_classifier`'s to float rounding, not bit for bit.
+    The trained weights are copied back into ``models``.
+
+    Raises:
+        TypeError, ValueError: no models, models of different shapes, a
+            sparse ``Â``, or anything :func:`train_gcn_classifier` rejects.
+    """
+    models = list(models)
+    if not models or not all(isinstance(m, GCNClassifier) for m in models):
+        raise TypeError("models must be a non-empty list of GCNClassifiers")
+    shapes = [[tuple(p.shape) for p in m.parameters()] for m in models]
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError("the models must all have the same shapes")
+    if _is_sparse(a_hat):
+        raise ValueError("a_hat must be dense for the batched trainer")
+    n = features.shape[0]
+    train_mask = _check_mask(train_mask, n, "train_mask")
+    eval_mask = _check_mask(eval_mask, n, "eval_mask")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.long
+        or labels.shape != (n,)
+    ):
+        raise TypeError(
+            "labels must be an int64 torch.Tensor with one entry per node "
+            f"({n})"
+        )
+    positive_int(epochs, "epochs")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not weight_decay >= 0:
+        raise ValueError(
+            f"weight_decay must be non-negative, got {weight_decay}"
+        )
+    # one leaf per parameter, stacked over the models: [S, ...]
+    stacked = [
+        torch.stack([p.detach() for p in ps]).clone().requires_grad_(True)
+        for ps in zip(*(m.parameters() for m in models))
+    ]
+    *layer_weights, class_weight, class_bias = stacked
+    optimizer = torch.optim.SGD(stacked, lr=lr, weight_decay=weight_decay)
+    train_idx = train_mask.nonzero().squeeze(1)
+    eval_idx = eval_mask.nonzero().squeeze(1)
+    train_labels = labels[train_idx].repeat(len(models))
+    mixed_input = a_hat @ features  # Â X, the same for every model
+    history = torch.empty(len(models), 3, epochs, dtype=torch.float64)
+    for epoch in range(epochs):
+        optimizer.zero_grad()
+        h = torch.tanh(mixed_input @ layer_weights[0].transpose(1, 2))
+        for weight in layer_weights[1:]:
+            h = torch.tanh(a_hat @ (h @ weight.transpose(1, 2)))
+        logits = h @ class_weight.transpose(1, 2) + class_bias[:, None, :]
+        per_node = torch.nn.functional.cross_entropy(
+            logits[:, train_idx].reshape(-1, logits.shape[-1]),
+            train_labels,
+            reduction="none",
+        ).view(len(models), -1)
+        losses = per_node.mean(dim=1)
+        losses.sum().backward()
+        optimizer.step()
+        with torch.no_grad():  # scores of the logits the step was computed from
+            correct = (logits.argmax(dim=2) == labels).double()
+            history[:, 0, epoch] = losses
+            history[:, 1, epoch] = correct[:, train_idx].mean(dim=1)
+            history[:, 2, epoch] = correct[:, eval_idx].mean(dim=1)
+    with torch.no_grad():
+        for i, model in enumerate(models):
+            for p, s in zip(model.parameters(), stacked):
+                p.copy_(s[i])
+    return [GCNTrainingHistory(*run.numpy()) for run in history]
