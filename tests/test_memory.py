@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from dlbook.memory import (
+    SmallPool,
     estimate_training_step,
     largest_batch,
     measure_cpu_peak,
@@ -406,3 +407,63 @@ def test_conv_transient_bookkeeping_on_the_cpu():
 def test_cudnn_measurement_needs_cuda():
     with pytest.raises(RuntimeError, match="needs CUDA"):
         measure_cudnn_workspace(small_cnn(), (2, 3, 8, 8))
+
+
+MIB = 2**20
+
+
+def test_small_pool_rounds_and_packs_into_segments():
+    pool = SmallPool()
+    a = pool.malloc(1)  # rounded up to 512 bytes
+    b = pool.malloc(513)  # to 1024
+    assert (a, b) == (0, 512) and pool.reserved == 2 * MIB
+    pool.malloc(MIB)
+    pool.malloc(MIB - 1536)  # fills the segment exactly
+    assert pool.segments == 1
+    pool.malloc(1)
+    assert pool.segments == 2
+    with pytest.raises(ValueError):
+        pool.malloc(MIB + 1)  # the large pool's
+
+
+def test_small_pool_best_fit_split_and_merge():
+    pool = SmallPool()
+    blocks = [pool.malloc(s) for s in (4096, 1024, 8192, 1024)]
+    pool.free(blocks[0])  # a 4 KiB hole
+    pool.free(blocks[2])  # an 8 KiB hole
+    assert pool.malloc(3000) == blocks[0]  # best fit, not the first fit
+    assert pool.malloc(4096) == blocks[2]  # the 8 KiB hole, split
+    assert pool.malloc(4096) == blocks[2] + 4096  # its remainder
+    # 600 bytes take a whole 1 KiB hole (rounded up to 1024)
+    pool2 = SmallPool()
+    x = pool2.malloc(1024)
+    pool2.malloc(512)
+    pool2.free(x)
+    assert pool2.malloc(600) == x
+    assert pool2.malloc(512) == 1536  # nothing left in the hole
+    # freed neighbours merge: two halves make a whole segment again
+    pool3 = SmallPool()
+    halves = [pool3.malloc(MIB), pool3.malloc(MIB)]
+    for h in reversed(halves):
+        pool3.free(h)
+    assert [pool3.malloc(MIB), pool3.malloc(MIB)] == halves
+    assert pool3.segments == 1
+    with pytest.raises(ValueError):
+        pool3.free(12345)
+
+
+def test_small_pool_against_brute_force_packing():
+    """Allocation in order never beats the perfect packing (the total in
+    whole segments) and, for blocks that all fit an equal share of a
+    segment, meets it."""
+    gen = torch.Generator().manual_seed(0)
+    sizes = (torch.randint(1, MIB + 1, (300,), generator=gen)).tolist()
+    pool = SmallPool()
+    for s in sizes:
+        pool.malloc(s)
+    packed = sum(-(-s // 512) * 512 for s in sizes)
+    assert pool.reserved >= -(-packed // (2 * MIB)) * 2 * MIB
+    quarters = SmallPool()
+    for _ in range(40):
+        quarters.malloc(MIB // 2)
+    assert quarters.segments == 10

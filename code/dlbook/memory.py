@@ -28,6 +28,7 @@ the caching allocator's peak statistics. 1 MB is 10^6 bytes throughout.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import numbers
@@ -817,3 +818,91 @@ def _bracket(
     while high - step >= 1 and not fits(high - step):
         high, step = high - step, step * 2
     return max(high - step, 0), high
+
+
+class SmallPool:
+    """A model of the *small pool* of PyTorch's CUDA caching allocator.
+
+    The allocator serves requests of at most 1 MiB from a separate pool:
+    each request is rounded up to a multiple of 512 bytes (at least 512),
+    served *best fit* (the smallest free block that holds it; among equal
+    sizes the lowest address), and the block is split when at least
+    512 bytes would remain. When no free block fits, the pool reserves a new
+    2 MiB segment from the device. A freed block merges with free
+    neighbours in its segment; segments are never returned (no
+    ``empty_cache``). These are the rules of ``c10/cuda/CUDACachingAllocator``
+    (``kMinBlockSize``, ``kSmallSize``, ``kSmallBuffer``, ``get_free_block``,
+    ``should_split``); real segments sit at whatever addresses the driver
+    returns, which can change which of two equal free blocks is picked.
+
+    ``reserved`` is the bytes of all segments, what ``nvidia-smi`` sees of
+    the pool. The model knows nothing of blocks left free by earlier work:
+    it starts empty.
+    """
+
+    SEGMENT = 2 * 2**20
+    BLOCK = 512
+    LIMIT = 2**20
+
+    def __init__(self) -> None:
+        self._free: list[tuple[int, int]] = []  # sorted (size, address)
+        self._size: dict[int, int] = {}  # address -> size, every block
+        self._is_free: dict[int, bool] = {}
+        self._end: dict[int, int] = {}  # end address -> start, free blocks
+        self.segments = 0
+
+    @property
+    def reserved(self) -> int:
+        """Bytes reserved from the device: whole segments."""
+        return self.segments * self.SEGMENT
+
+    def _round(self, nbytes: int) -> int:
+        return max(1, -(-nbytes // self.BLOCK)) * self.BLOCK
+
+    def _add_free(self, address: int, size: int) -> None:
+        bisect.insort(self._free, (size, address))
+        self._size[address], self._is_free[address] = size, True
+        self._end[address + size] = address
+
+    def _take_free(self, address: int) -> int:
+        size = self._size[address]
+        self._free.remove((size, address))
+        del self._end[address + size]
+        return size
+
+    def malloc(self, nbytes: int) -> int:
+        """Allocate a block for ``nbytes`` (at most 1 MiB); return its
+        address, the handle for :meth:`free`."""
+        if not 0 <= nbytes <= self.LIMIT:
+            raise ValueError(f"the small pool serves 0 to 1 MiB: {nbytes}")
+        size = self._round(nbytes)
+        i = bisect.bisect_left(self._free, (size, -1))
+        if i == len(self._free):  # nothing fits: a new segment
+            address = self.segments * self.SEGMENT
+            self.segments += 1
+            self._add_free(address, self.SEGMENT)
+        else:
+            address = self._free[i][1]
+        block = self._take_free(address)
+        if block - size >= self.BLOCK:
+            self._add_free(address + size, block - size)
+        else:
+            size = block
+        self._size[address], self._is_free[address] = size, False
+        return address
+
+    def free(self, address: int) -> None:
+        """Return a block to the pool, merged with free neighbours in its
+        segment."""
+        if self._is_free.get(address, True):
+            raise ValueError(f"no allocated block at {address}")
+        size = self._size[address]
+        after = address + size
+        if after % self.SEGMENT and self._is_free.get(after, False):
+            size += self._take_free(after)
+            del self._size[after], self._is_free[after]
+        if address % self.SEGMENT and address in self._end:
+            before = self._end[address]
+            del self._size[address], self._is_free[address]
+            address, size = before, self._take_free(before) + size
+        self._add_free(address, size)
