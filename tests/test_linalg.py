@@ -206,9 +206,9 @@ def test_skipping_the_zero_quintic_term_changes_no_bit(shape, dtype, coef):
 def test_batched_low_precision_newton_schulz_is_the_slices_iteration(coef, dtype):
     """Batched in bfloat16/float16, each slice gets the 2-D iteration bit for
     bit. (torch 2.14's CPU baddbmm in these dtypes returns the bias
-    unscaled when alpha = 0 and the matrices are 32 x 32 or larger, so the
-    three-product form of the cubic diverged here; skipping the product
-    avoids the call.)"""
+    unscaled when alpha = 0, for square batches of 3 from 12 x 12 up among
+    the sizes 1 to 17, 31, 32 and 40 we tried, so the three-product form of
+    the cubic diverged here; skipping the product avoids the call.)"""
     g = matrix((3, 40, 90), 3, torch.float32)
     norm = 0.99 * math.sqrt(3) if coef == CUBIC else 1.0
     batched = newton_schulz(g, 5, coefficients=coef, frobenius_norm=norm, dtype=dtype)
