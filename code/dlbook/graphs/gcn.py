@@ -454,6 +454,38 @@ def _check_mask(mask: object, n: int, name: str) -> torch.Tensor:
     return mask
 
 
+def _check_training_args(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    train_mask: torch.Tensor,
+    eval_mask: torch.Tensor,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The trainers' shared argument checks; returns the checked masks."""
+    n = features.shape[0]
+    train_mask = _check_mask(train_mask, n, "train_mask")
+    eval_mask = _check_mask(eval_mask, n, "eval_mask")
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.dtype != torch.long
+        or labels.shape != (n,)
+    ):
+        raise TypeError(
+            "labels must be an int64 torch.Tensor with one entry per node "
+            f"({n})"
+        )
+    positive_int(epochs, "epochs")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not weight_decay >= 0:
+        raise ValueError(
+            f"weight_decay must be non-negative, got {weight_decay}"
+        )
+    return train_mask, eval_mask
+
+
 def train_gcn_classifier(
     model: GCNClassifier,
     a_hat: torch.Tensor,
@@ -477,25 +509,9 @@ def train_gcn_classifier(
         TypeError, ValueError: bad masks or labels, ``epochs < 1``, ``lr <= 0``
             or ``weight_decay < 0``.
     """
-    n = features.shape[0]
-    train_mask = _check_mask(train_mask, n, "train_mask")
-    eval_mask = _check_mask(eval_mask, n, "eval_mask")
-    if (
-        not isinstance(labels, torch.Tensor)
-        or labels.dtype != torch.long
-        or labels.shape != (n,)
-    ):
-        raise TypeError(
-            "labels must be an int64 torch.Tensor with one entry per node "
-            f"({n})"
-        )
-    positive_int(epochs, "epochs")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if not weight_decay >= 0:
-        raise ValueError(
-            f"weight_decay must be non-negative, got {weight_decay}"
-        )
+    train_mask, eval_mask = _check_training_args(
+        features, labels, train_mask, eval_mask, epochs, lr, weight_decay
+    )
     optimizer = torch.optim.SGD(
         model.parameters(), lr=lr, weight_decay=weight_decay
     )
@@ -561,25 +577,9 @@ def train_gcn_classifiers(
         raise ValueError("the models must all have the same shapes")
     if _is_sparse(a_hat):
         raise ValueError("a_hat must be dense for the batched trainer")
-    n = features.shape[0]
-    train_mask = _check_mask(train_mask, n, "train_mask")
-    eval_mask = _check_mask(eval_mask, n, "eval_mask")
-    if (
-        not isinstance(labels, torch.Tensor)
-        or labels.dtype != torch.long
-        or labels.shape != (n,)
-    ):
-        raise TypeError(
-            "labels must be an int64 torch.Tensor with one entry per node "
-            f"({n})"
-        )
-    positive_int(epochs, "epochs")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if not weight_decay >= 0:
-        raise ValueError(
-            f"weight_decay must be non-negative, got {weight_decay}"
-        )
+    train_mask, eval_mask = _check_training_args(
+        features, labels, train_mask, eval_mask, epochs, lr, weight_decay
+    )
     # one leaf per parameter, stacked over the models: [S, ...]
     stacked = [
         torch.stack([p.detach() for p in ps]).clone().requires_grad_(True)
