@@ -134,6 +134,23 @@ def test_fit_is_seeded_and_trains_only_what_it_should(data):
     assert c.history.train_loss != a.history.train_loss
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_fit_leaves_the_onednn_setting_as_it_found_it(data, enabled):
+    # fit turns oneDNN off on the CPU for speed; the caller's setting returns,
+    # also when fit fails
+    train, val = data
+    before = torch.backends.mkldnn.set_flags(enabled)[0]
+    try:
+        fit("cnn", train, val, epochs=1, seed=0, device="cpu")
+        assert torch.backends.mkldnn.enabled is enabled
+        with pytest.raises(TypeError, match="int64"):  # refused in training
+            fit("cnn", (train[0], train[1].float()), val, epochs=1, seed=0,
+                device="cpu")
+        assert torch.backends.mkldnn.enabled is enabled
+    finally:
+        torch.backends.mkldnn.set_flags(before)
+
+
 def test_fit_stops_once_the_training_data_is_fitted(data):
     train, val = data
     run = fit("mlp", train, val, epochs=400, until_loss=0.05, check_every=5,

@@ -14,7 +14,9 @@ model does.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -237,6 +239,26 @@ def _check_fit(lr: float, momentum: float, until_loss: float | None) -> None:
         raise ValueError(f"until_loss must be positive, got {until_loss}")
 
 
+@contextlib.contextmanager
+def _native_cpu_convolutions(dev: torch.device) -> Iterator[None]:
+    """On the CPU, run convolutions through PyTorch's own kernels instead of
+    oneDNN's, and restore the setting afterwards.
+
+    For these tiny networks (three channels, minibatches of 8) oneDNN's fixed
+    cost per call is most of a training step: without it a SimpleCNN step on
+    two cores takes about 1.6 ms instead of 2.1 ms. Other devices are left
+    alone.
+    """
+    if dev.type != "cpu":
+        yield
+        return
+    previous = torch.backends.mkldnn.set_flags(False)[0]
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.set_flags(previous)
+
+
 @preserves_global_rng
 def fit(
     kind: Kind,
@@ -287,53 +309,56 @@ def fit(
     model = _make(kind, n_classes, model_args)
     initial = copy.deepcopy(model)
     dev = torch.device(device) if device is not None else default_device()
-    model.to(dev)
-    learner, train_in, val_in = model, train_data, val_data
-    if isinstance(model, SimpleCNN) and kind == "edge-cnn":
-        # Frozen convolutions make the features fixed: training the classifier
-        # on them gives the same steps without recomputing the convolutions.
-        learner = model.fc
-        train_in = (_features(model, train_data[0], dev), train_data[1])
-        val_in = (_features(model, val_data[0], dev), val_data[1])
-    optimizer = torch.optim.SGD(
-        [p for p in learner.parameters() if p.requires_grad],
-        lr=lr,
-        momentum=momentum,
-    )
-    history, done, fitted = History(), 0, until_loss is None
-    while done < epochs:
-        part = train(
-            learner,
-            train_in,
-            val_data=val_in if track else None,
-            epochs=min(chunk, epochs - done),
-            batch_size=batch_size,
-            optimizer=lambda _: optimizer,
-            seed=int(np.random.SeedSequence([seed, done]).generate_state(1)[0]),
-            device=dev,
-            progress=False,
+    with _native_cpu_convolutions(dev):
+        model.to(dev)
+        learner, train_in, val_in = model, train_data, val_data
+        if isinstance(model, SimpleCNN) and kind == "edge-cnn":
+            # Frozen convolutions make the features fixed: training the classifier
+            # on them gives the same steps without recomputing the convolutions.
+            learner = model.fc
+            train_in = (_features(model, train_data[0], dev), train_data[1])
+            val_in = (_features(model, val_data[0], dev), val_data[1])
+        optimizer = torch.optim.SGD(
+            [p for p in learner.parameters() if p.requires_grad],
+            lr=lr,
+            momentum=momentum,
         )
-        for name, values in vars(part).items():
-            getattr(history, name).extend(values)
-        done += len(part.train_loss)
-        if until_loss is not None:
-            loss, accuracy = evaluate(learner, train_in)
-            if accuracy == 1.0 and loss < until_loss:
-                fitted = True
-                break
-    model.eval()
-    train_loss, train_accuracy = evaluate(model, train_data)
-    val_loss, val_accuracy = evaluate(model, val_data)
-    return Fit(
-        model,
-        initial,
-        history,
-        train_loss,
-        train_accuracy,
-        val_loss,
-        val_accuracy,
-        fitted,
-    )
+        history, done, fitted = History(), 0, until_loss is None
+        while done < epochs:
+            part = train(
+                learner,
+                train_in,
+                val_data=val_in if track else None,
+                epochs=min(chunk, epochs - done),
+                batch_size=batch_size,
+                optimizer=lambda _: optimizer,
+                seed=int(
+                    np.random.SeedSequence([seed, done]).generate_state(1)[0]
+                ),
+                device=dev,
+                progress=False,
+            )
+            for name, values in vars(part).items():
+                getattr(history, name).extend(values)
+            done += len(part.train_loss)
+            if until_loss is not None:
+                loss, accuracy = evaluate(learner, train_in)
+                if accuracy == 1.0 and loss < until_loss:
+                    fitted = True
+                    break
+        model.eval()
+        train_loss, train_accuracy = evaluate(model, train_data)
+        val_loss, val_accuracy = evaluate(model, val_data)
+        return Fit(
+            model,
+            initial,
+            history,
+            train_loss,
+            train_accuracy,
+            val_loss,
+            val_accuracy,
+            fitted,
+        )
 
 
 @torch.no_grad()

@@ -10,19 +10,24 @@ build stays quiet.
 
 Data is a pair of tensors ``(inputs, labels)`` or any map-style
 ``torch.utils.data.Dataset`` of such pairs; labels are class indices (int64).
+A pair of tensors (or a ``TensorDataset`` of two) is sliced one minibatch at
+a time; any other dataset goes through a ``DataLoader``, one sample at a
+time. Both give the same minibatches. The loss and accuracy of each batch
+stay on the device until the end of the epoch, so a step does not wait for
+the device.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import cast
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from dlbook._checks import positive_int
 from dlbook.runtime import device as default_device
@@ -58,6 +63,8 @@ def _dataset(data: object, name: str) -> Dataset:
     if isinstance(data, Dataset):
         if not hasattr(data, "__len__"):
             raise TypeError(f"{name} must be a map-style Dataset with a length")
+        if len(cast(Sized, data)) == 0:
+            raise ValueError(f"{name} is empty")
         return data
     if isinstance(data, tuple) and len(data) == 2:
         inputs, labels = data
@@ -83,6 +90,29 @@ def _dataset(data: object, name: str) -> Dataset:
     )
 
 
+def _batches(
+    dataset: Dataset, batch_size: int, order: torch.Tensor | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The minibatches of ``dataset`` with the samples in ``order`` (indices;
+    ``None``: in sequence), ``batch_size`` at a time, the last one shorter."""
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+        inputs, labels = dataset.tensors
+        if order is None:
+            yield from zip(inputs.split(batch_size), labels.split(batch_size))
+        else:
+            for idx in order.split(batch_size):
+                yield inputs[idx], labels[idx]
+        return
+    sampler = None if order is None else order.tolist()
+    yield from DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+
+
+def _sum(values: list[torch.Tensor], sizes: list[int]) -> float:
+    """``sum(value * size)`` over the batches, in batch order, in Python
+    floats: one transfer from the device for the whole list."""
+    return sum(v * n for v, n in zip(torch.stack(values).tolist(), sizes))
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -102,22 +132,21 @@ def evaluate(
             (inputs, int64 labels) pair, or ``batch_size`` is not positive.
     """
     dataset = _dataset(data, "data")
-    loader = DataLoader(
-        dataset, batch_size=positive_int(batch_size, "batch_size")
-    )
+    batch_size = positive_int(batch_size, "batch_size")
     loss_fn = loss_fn or nn.functional.cross_entropy
     dev = torch.device(device) if device is not None else _model_device(model)
     was_training = model.training
     model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    for inputs, labels in loader:
+    losses, hits, sizes = [], [], []
+    for inputs, labels in _batches(dataset, batch_size):
         inputs, labels = inputs.to(dev), labels.to(dev)
         logits = model(inputs)
-        total_loss += float(loss_fn(logits, labels)) * len(labels)
-        correct += int((logits.argmax(dim=1) == labels).sum())
-        count += len(labels)
+        losses.append(loss_fn(logits, labels))
+        hits.append((logits.argmax(dim=1) == labels).sum())
+        sizes.append(len(labels))
     model.train(was_training)
-    return total_loss / count, correct / count
+    count = sum(sizes)
+    return _sum(losses, sizes) / count, _sum(hits, [1] * len(hits)) / count
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -152,6 +181,7 @@ def train(
             or ``batch_size`` not a positive integer.
     """
     dataset = _dataset(train_data, "train_data")
+    val = None if val_data is None else _dataset(val_data, "val_data")
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     dev = torch.device(device) if device is not None else default_device()
@@ -160,18 +190,15 @@ def train(
     make = optimizer or (lambda params: torch.optim.SGD(params, lr=0.01))
     opt = make(model.parameters())
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=_Shuffle(len(cast(Sized, dataset)), generator),
-    )
+    n = len(cast(Sized, dataset))
     show = sys.stderr.isatty() if progress is None else progress
     history = History()
     for _ in _epochs(epochs, show):
         start = time.perf_counter()
         model.train()
-        total_loss, correct, count = 0.0, 0, 0
-        for inputs, labels in loader:
+        order = torch.randperm(n, generator=generator)
+        losses, hits, sizes = [], [], []
+        for inputs, labels in _batches(dataset, batch_size, order):
             inputs, labels = inputs.to(dev), labels.to(dev)
             # Before the forward pass: the last step's gradients are freed
             # (set to None) before the activations of this one are saved.
@@ -180,33 +207,20 @@ def train(
             loss = loss_fn(logits, labels)
             loss.backward()
             opt.step()
-            total_loss += float(loss.detach()) * len(labels)
-            correct += int((logits.detach().argmax(dim=1) == labels).sum())
-            count += len(labels)
-        history.train_loss.append(total_loss / count)
-        history.train_accuracy.append(correct / count)
-        if val_data is not None:
+            losses.append(loss.detach())
+            hits.append((logits.detach().argmax(dim=1) == labels).sum())
+            sizes.append(len(labels))
+        history.train_loss.append(_sum(losses, sizes) / n)
+        history.train_accuracy.append(_sum(hits, [1] * len(hits)) / n)
+        if val is not None:
             val_loss, val_accuracy = evaluate(
-                model, val_data, loss_fn=loss_fn, device=dev
+                model, val, loss_fn=loss_fn, device=dev
             )
             history.val_loss.append(val_loss)
             history.val_accuracy.append(val_accuracy)
         history.seconds.append(time.perf_counter() - start)
     model.eval()
     return history
-
-
-class _Shuffle(Sampler[int]):
-    """Each epoch, the indices in the order ``torch.randperm(n, generator)``."""
-
-    def __init__(self, n: int, generator: torch.Generator) -> None:
-        self.n, self.generator = n, generator
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(torch.randperm(self.n, generator=self.generator).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def _epochs(epochs: int, show: bool) -> Iterable[int]:
