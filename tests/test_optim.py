@@ -67,7 +67,9 @@ def test_biases_go_to_the_fallback_and_both_step():
     before = copy.deepcopy(model)
     opt = Muon(model.parameters(), lr=0.01, fallback=lambda ps: torch.optim.SGD(ps, lr=0.5))
     assert isinstance(opt.fallback, torch.optim.SGD)
-    assert [p.ndim for g in opt.param_groups for p in g["params"]] == [2, 2]
+    # one group given: its matrices (for Muon), then its vectors (shared
+    # with the fallback)
+    assert [[p.ndim for p in g["params"]] for g in opt.param_groups] == [[2, 2], [1, 1]]
     model(torch.randn(5, 4)).sum().backward()
     bias_grad = model[0].bias.grad.clone()
     opt.step()

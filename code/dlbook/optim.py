@@ -102,21 +102,37 @@ class Muon(torch.optim.Optimizer):
     parameters with more than two dimensions (conv kernels) are updated as
     the matrices of :func:`as_matrix`; parameters with fewer (biases, norm
     scales) are handed to ``fallback``, a callable that builds another
-    optimizer from a list of parameters; ``frobenius_norm`` and
-    ``ns_dtype`` set the scaling before and the precision of the iteration
-    (see :func:`dlbook.linalg.newton_schulz`). The course's variant
-    (EECS 182, Fall 2025, HW 6) is ``ns_coefficients=CUBIC,
-    frobenius_norm=0.99 * sqrt(3), ns_dtype=torch.float32``. ``step()`` and
-    ``zero_grad()`` also drive the fallback, and its state is saved in
-    ``state_dict()["fallback"]``.
+    optimizer from a list of parameter groups (``lambda groups:
+    torch.optim.AdamW(groups)``); ``frobenius_norm`` and ``ns_dtype`` set
+    the scaling before and the precision of the iteration (see
+    :func:`dlbook.linalg.newton_schulz`). The course's variant (EECS 182,
+    Fall 2025, HW 6) is ``ns_coefficients=CUBIC, frobenius_norm=0.99 *
+    sqrt(3), ns_dtype=torch.float32``.
+
+    To every PyTorch tool this is one optimizer. Each parameter group given
+    (to the constructor or to :meth:`add_param_group`) becomes up to two
+    groups of ``param_groups``, with the same options: its matrices, with
+    ``use_muon=True``, and the rest, with ``use_muon=False``. A group of the
+    second kind is the very dict the fallback optimizer holds, so a
+    learning-rate scheduler, ``GradScaler`` (which unscales every gradient
+    in ``param_groups``) or gradient clipping by group reaches the fallback's
+    parameters too, and an option set in a group (``lr``, ``weight_decay``)
+    holds for both optimizers, while options given to the constructors stay
+    with their own optimizer. A group may set ``use_muon=False`` to send its
+    matrices to the fallback as well (an embedding or an output layer, as
+    Muon's authors advise). ``step()`` also steps the fallback, and
+    ``state_dict()["fallback"]`` holds its state.
 
     Raises:
-        ValueError: a hyperparameter is out of range (``lr`` or
-            ``weight_decay`` negative, ``momentum`` not in [0, 1),
-            ``ns_steps`` negative, unknown ``adjust_lr_fn``), no parameter
-            is given, or parameters of fewer than two dimensions are given
-            without ``fallback``.
-        TypeError: a parameter is complex or not floating point.
+        ValueError: a hyperparameter, in the constructor or in a group, is
+            out of range (``lr`` or ``weight_decay`` negative, ``momentum``
+            not in [0, 1), ``ns_steps`` negative, unknown ``adjust_lr_fn``);
+            no parameter of two or more dimensions is given; parameters of
+            fewer than two dimensions are given without ``fallback``; a
+            group sets ``use_muon=True`` on such a parameter.
+        TypeError: a parameter is complex or not floating point; a group is
+            not a dict; the fallback does not keep the group dicts it is
+            given (as every ``torch.optim`` optimizer does).
     """
 
     def __init__(
@@ -133,7 +149,8 @@ class Muon(torch.optim.Optimizer):
         *,
         frobenius_norm: float = 1.0,
         ns_dtype: torch.dtype | None = torch.bfloat16,
-        fallback: Callable[[list[Tensor]], torch.optim.Optimizer] | None = None,
+        fallback: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
+        | None = None,
     ) -> None:
         _check_muon(lr, weight_decay, momentum, ns_steps, adjust_lr_fn)
         defaults = dict(
@@ -148,17 +165,66 @@ class Muon(torch.optim.Optimizer):
             frobenius_norm=frobenius_norm,
             ns_dtype=ns_dtype,
         )
-        matrices, others = _split_by_dimension(params)
-        if others and fallback is None:
-            raise ValueError(
-                f"params: {len(others)} parameter(s) with fewer than 2 "
-                "dimensions (biases?) need a fallback optimizer, e.g. "
-                "fallback=lambda ps: torch.optim.AdamW(ps)"
-            )
-        if not matrices:
+        self._make_fallback = fallback
+        self.fallback: torch.optim.Optimizer | None = None
+        super().__init__(params, defaults)
+        if not any(g["use_muon"] and g["params"] for g in self.param_groups):
             raise ValueError("params: no parameter with 2 or more dimensions")
-        super().__init__(matrices, defaults)
-        self.fallback = fallback(others) if fallback and others else None
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group, split as the constructor splits one: its matrices
+        to Muon, the rest to the fallback (built on first use)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"param_group must be a dict, got {type(param_group).__name__}"
+            )
+        group = dict(param_group)
+        entries = _entries(group["params"])
+        use_muon = group.pop("use_muon", None)
+        if use_muon is True and any(t.ndim < 2 for _, t in entries):
+            raise ValueError(
+                "use_muon=True: Muon only updates parameters with 2 or more "
+                "dimensions"
+            )
+        if use_muon is None:
+            mats = [e for e in entries if e[1].ndim >= 2]
+            others = [e for e in entries if e[1].ndim < 2]
+        else:
+            mats, others = (entries, []) if use_muon else ([], entries)
+        if mats or not others:
+            options = {**self.defaults, **group}
+            _check_muon(
+                options["lr"],
+                options["weight_decay"],
+                options["momentum"],
+                options["ns_steps"],
+                options["adjust_lr_fn"],
+            )
+            part = {**group, "params": _params(mats), "use_muon": True}
+            super().add_param_group(part)
+        if others:
+            self._add_to_fallback(
+                {**group, "params": _params(others), "use_muon": False}
+            )
+
+    def _add_to_fallback(self, part: dict[str, Any]) -> None:
+        if self._make_fallback is None:
+            raise ValueError(
+                f"params: {len(part['params'])} parameter(s) with fewer than "
+                "2 dimensions (biases?) or use_muon=False need a fallback "
+                "optimizer, e.g. fallback=lambda groups: "
+                "torch.optim.AdamW(groups)"
+            )
+        if self.fallback is None:
+            self.fallback = self._make_fallback([part])
+        else:
+            self.fallback.add_param_group(part)
+        if not any(g is part for g in self.fallback.param_groups):
+            raise TypeError(
+                "fallback must keep the parameter-group dicts it is given, "
+                "as torch.optim optimizers do (Muon shares them)"
+            )
+        super().add_param_group(part)  # the same dict, in both optimizers
 
     def orthogonalizer(self, group: dict[str, Any]) -> Orthogonalizer:
         """The map from an update matrix to its (approximate) polar factor."""
@@ -176,6 +242,8 @@ class Muon(torch.optim.Optimizer):
         """One step for every parameter with a gradient (and the fallback's)."""
         loss = _evaluate(closure)
         for group in self.param_groups:
+            if not group["use_muon"]:
+                continue
             params, grads, buffers = [], [], []
             for p in group["params"]:
                 if p.grad is None or p.numel() == 0:
@@ -203,11 +271,6 @@ class Muon(torch.optim.Optimizer):
             self.fallback.step()
         return loss
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        super().zero_grad(set_to_none)
-        if self.fallback is not None:
-            self.fallback.zero_grad(set_to_none)
-
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         if self.fallback is not None:
@@ -217,9 +280,18 @@ class Muon(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state_dict = dict(state_dict)
         fallback_state = state_dict.pop("fallback", None)
+        if (fallback_state is None) != (self.fallback is None):
+            raise ValueError(
+                "state_dict: saved with a different use of the fallback "
+                "optimizer than this one has"
+            )
         super().load_state_dict(state_dict)
-        if self.fallback is not None and fallback_state is not None:
-            self.fallback.load_state_dict(fallback_state)
+        if self.fallback is not None:
+            self.fallback.load_state_dict(fallback_state)  # type: ignore[arg-type]
+            # loading made new group dicts: share them again
+            self.fallback.param_groups = [
+                g for g in self.param_groups if not g["use_muon"]
+            ]
 
 
 class MuonSVD(Muon):
@@ -263,28 +335,25 @@ def _check_muon(
         )
 
 
-def _split_by_dimension(
-    params: Iterable[Any],
-) -> tuple[list[dict[str, Any]], list[Tensor]]:
-    """Parameter groups of the tensors with >= 2 dimensions, and the rest."""
-    groups = list(params)
-    if groups and not isinstance(groups[0], dict):
-        groups = [{"params": groups}]
-    matrices: list[dict[str, Any]] = []
-    others: list[Tensor] = []
-    for group in groups:
-        tensors = group["params"]
-        tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-        for p in tensors:
-            if not isinstance(p, Tensor):
-                raise TypeError(f"params must hold tensors, got {type(p)}")
-            if p.is_complex() or not p.is_floating_point():
-                raise TypeError(f"params must be real floating, got {p.dtype}")
-        mats = [p for p in tensors if p.ndim >= 2]
-        others += [p for p in tensors if p.ndim < 2]
-        if mats:
-            matrices.append({**group, "params": mats})
-    return matrices, others
+def _entries(params: Any) -> list[tuple[str | None, Tensor]]:
+    """A group's parameters as ``(name or None, tensor)`` pairs; named
+    parameters come as ``(name, tensor)`` tuples, as in ``torch.optim``."""
+    if isinstance(params, Tensor):
+        params = [params]
+    elif isinstance(params, set):
+        raise TypeError("params must be an ordered collection, not a set")
+    entries = [p if isinstance(p, tuple) else (None, p) for p in params]
+    for _, p in entries:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"params must hold tensors, got {type(p)}")
+        if p.is_complex() or not p.is_floating_point():
+            raise TypeError(f"params must be real floating, got {p.dtype}")
+    return entries
+
+
+def _params(entries: list[tuple[str | None, Tensor]]) -> list[Any]:
+    """Back to the form ``torch.optim`` takes: tensors, or named pairs."""
+    return [t if n is None else (n, t) for n, t in entries]
 
 
 def spectral_sgd(
@@ -314,38 +383,55 @@ class SpectralSGD(torch.optim.Optimizer):
     """SGD with the spectrally normalized update of :func:`spectral_sgd`.
 
     ``num_layers`` is ``L`` in the update; by default the number of weight
-    matrices given. Every parameter must be a matrix (use ``bias=False``).
+    matrices given to the constructor. Every parameter must be a matrix (use
+    ``bias=False``); a group added later with :meth:`add_param_group` is
+    checked the same way, and may set its own ``lr`` and ``num_layers``.
 
     Raises:
         ValueError: ``lr`` negative, ``num_layers`` not a positive integer,
             a parameter that is not 2-D or has a zero-size dimension, or no
             parameter.
+        TypeError: a parameter is complex or not floating point; a group is
+            not a dict.
     """
 
     def __init__(
         self, params: Iterable[Any], lr: float, num_layers: int | None = None
     ) -> None:
-        if not 0.0 <= lr < math.inf:
-            raise ValueError(f"lr must be >= 0, got {lr!r}")
-        matrices, others = _split_by_dimension(params)
-        shapes = [p.shape for g in matrices for p in g["params"]]
-        if others or any(len(s) != 2 or 0 in s for s in shapes):
+        groups = list(params)
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        count = sum(len(_entries(g["params"])) for g in groups)
+        if count == 0:
+            raise ValueError("params: no parameter given")
+        layers = count if num_layers is None else num_layers
+        super().__init__(groups, dict(lr=lr, num_layers=layers))
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of 2-D weights, checked as the constructor checks."""
+        if not isinstance(param_group, dict):
+            raise TypeError(
+                f"param_group must be a dict, got {type(param_group).__name__}"
+            )
+        entries = _entries(param_group["params"])
+        if any(t.ndim != 2 or 0 in t.shape for _, t in entries):
             raise ValueError(
                 "params: SpectralSGD takes only 2-D weights without zero-size "
                 "dimensions (build the layers with bias=False)"
             )
-        if not shapes:
-            raise ValueError("params: no parameter given")
-        layers = len(shapes) if num_layers is None else num_layers
+        options = {**self.defaults, **param_group}
+        lr, layers = options["lr"], options["num_layers"]
+        if not 0.0 <= lr < math.inf:
+            raise ValueError(f"lr must be >= 0, got {lr!r}")
         if (
             isinstance(layers, bool)
             or not isinstance(layers, int)
             or layers < 1
         ):
             raise ValueError(
-                f"num_layers must be a positive integer, got {num_layers!r}"
+                f"num_layers must be a positive integer, got {layers!r}"
             )
-        super().__init__(matrices, dict(lr=lr, num_layers=layers))
+        super().add_param_group({**param_group, "params": _params(entries)})
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
