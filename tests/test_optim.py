@@ -158,11 +158,44 @@ def test_spectral_init_rejects_bad_weights():
         (dict(weight_decay=-1e-3), "weight_decay"),
         (dict(ns_steps=-1), "ns_steps"),
         (dict(adjust_lr_fn="bogus"), "adjust_lr_fn"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(lr="0.01"), "lr"),
+        (dict(ns_coefficients=(1.0, 2.0)), "ns_coefficients"),
+        (dict(ns_coefficients="abc"), "ns_coefficients"),
+        (dict(ns_coefficients=(3.0, float("inf"), 0.0)), "ns_coefficients"),
+        (dict(eps=-1.0), "eps"),
+        (dict(eps=float("nan")), "eps"),
+        (dict(frobenius_norm=0.0), "frobenius_norm"),
+        (dict(frobenius_norm=float("inf")), "frobenius_norm"),
     ],
 )
 def test_muon_rejects_bad_hyperparameters(kwargs, match):
+    # refused at the call, by name (several of these used to fail only at
+    # the first step, deep inside newton_schulz or torch)
     with pytest.raises(ValueError, match=match):
         Muon([nn.Parameter(torch.ones(2, 2))], **kwargs)
+    with pytest.raises(ValueError, match=match):  # the same in a group
+        Muon([{"params": [nn.Parameter(torch.ones(2, 2))], **kwargs}])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ns_dtype=torch.int32), "ns_dtype"),
+        (dict(ns_dtype="bfloat16"), "ns_dtype"),
+        (dict(nesterov="no"), "nesterov"),
+        (dict(fallback=3), "fallback"),
+    ],
+)
+def test_muon_rejects_arguments_of_the_wrong_type(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        Muon([nn.Parameter(torch.ones(2, 2))], **kwargs)
+
+
+def test_muon_takes_numpy_scalars_as_numbers():
+    import numpy as np
+
+    Muon([nn.Parameter(torch.ones(2, 2))], lr=np.float32(0.01), momentum=np.float64(0.9))
 
 
 def test_muon_rejects_bad_parameters():

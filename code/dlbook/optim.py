@@ -12,6 +12,7 @@ plus a thin ``torch.optim.Optimizer`` class that keeps the state.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
@@ -152,19 +153,25 @@ class Muon(torch.optim.Optimizer):
         fallback: Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
         | None = None,
     ) -> None:
-        _check_muon(lr, weight_decay, momentum, ns_steps, adjust_lr_fn)
         defaults = dict(
             lr=lr,
             weight_decay=weight_decay,
             momentum=momentum,
             nesterov=nesterov,
-            ns_coefficients=tuple(ns_coefficients),
+            ns_coefficients=ns_coefficients,
             ns_steps=ns_steps,
             eps=eps,
             adjust_lr_fn=adjust_lr_fn,
             frobenius_norm=frobenius_norm,
             ns_dtype=ns_dtype,
         )
+        _check_muon(defaults)
+        defaults["ns_coefficients"] = tuple(ns_coefficients)
+        if fallback is not None and not callable(fallback):
+            raise TypeError(
+                "fallback must be a callable that builds an optimizer from "
+                f"parameter groups, got {type(fallback).__name__}"
+            )
         self._make_fallback = fallback
         self.fallback: torch.optim.Optimizer | None = None
         super().__init__(params, defaults)
@@ -192,14 +199,7 @@ class Muon(torch.optim.Optimizer):
         else:
             mats, others = (entries, []) if use_muon else ([], entries)
         if mats or not others:
-            options = {**self.defaults, **group}
-            _check_muon(
-                options["lr"],
-                options["weight_decay"],
-                options["momentum"],
-                options["ns_steps"],
-                options["adjust_lr_fn"],
-            )
+            _check_muon({**self.defaults, **group})
             part = {**group, "params": _params(mats), "use_muon": True}
             super().add_param_group(part)
         if others:
@@ -312,27 +312,55 @@ def _evaluate(closure: Callable[[], Any] | None) -> Any:
         return closure()
 
 
-def _check_muon(
-    lr: float,
-    weight_decay: float,
-    momentum: float,
-    ns_steps: int,
-    adjust_lr_fn: str | None,
-) -> None:
-    if not 0.0 <= lr < math.inf:
+def _check_muon(options: dict[str, Any]) -> None:
+    """Refuse, by name, a Muon option that would fail or misbehave later."""
+    lr, weight_decay = options["lr"], options["weight_decay"]
+    momentum, ns_steps = options["momentum"], options["ns_steps"]
+    if not _real(lr) or not 0.0 <= lr < math.inf:
         raise ValueError(f"lr must be >= 0, got {lr!r}")
-    if not 0.0 <= weight_decay < math.inf:
+    if not _real(weight_decay) or not 0.0 <= weight_decay < math.inf:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-    if not 0.0 <= momentum < 1.0:
+    if not _real(momentum) or not 0.0 <= momentum < 1.0:
         raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
     if isinstance(ns_steps, bool) or not isinstance(ns_steps, int):
         raise ValueError(f"ns_steps must be an integer >= 0, got {ns_steps!r}")
     if ns_steps < 0:
         raise ValueError(f"ns_steps must be an integer >= 0, got {ns_steps!r}")
-    if adjust_lr_fn not in ADJUST_LR_FNS:
+    if options["adjust_lr_fn"] not in ADJUST_LR_FNS:
         raise ValueError(
-            f"adjust_lr_fn must be one of {ADJUST_LR_FNS}, got {adjust_lr_fn!r}"
+            f"adjust_lr_fn must be one of {ADJUST_LR_FNS}, "
+            f"got {options['adjust_lr_fn']!r}"
         )
+    if not isinstance(options["nesterov"], bool):
+        raise TypeError(f"nesterov must be a bool, got {options['nesterov']!r}")
+    coefficients = options["ns_coefficients"]
+    if (
+        isinstance(coefficients, (str, bytes))
+        or not isinstance(coefficients, Sequence)
+        or len(coefficients) != 3
+        or not all(_real(c) and math.isfinite(c) for c in coefficients)
+    ):
+        raise ValueError(
+            f"ns_coefficients must be three finite numbers, got {coefficients!r}"
+        )
+    for name in ("eps", "frobenius_norm"):
+        value = options[name]
+        if not _real(value) or not 0.0 < value < math.inf:
+            raise ValueError(
+                f"{name} must be positive and finite, got {value!r}"
+            )
+    dtype = options["ns_dtype"]
+    if dtype is not None and not (
+        isinstance(dtype, torch.dtype) and dtype.is_floating_point
+    ):
+        raise TypeError(
+            f"ns_dtype must be a floating torch.dtype or None, got {dtype!r}"
+        )
+
+
+def _real(value: Any) -> bool:
+    """A real number (bools excluded), NaN included: callers range-check."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _entries(params: Any) -> list[tuple[str | None, Tensor]]:
