@@ -24,8 +24,13 @@ Conventions used throughout:
   flows through it); lists are converted to the kind of the other argument.
 * Integer, floating and complex dtypes are accepted (not bool); the result
   has the promoted dtype. float16/bfloat16 inputs are accumulated in float32
-  and the result cast back, so the sums do not lose precision term by term;
-  a result beyond the half-precision range raises ``ValueError``.
+  and the result cast back, so the sums do not lose precision term by term.
+  Floating and complex inputs are first scaled by powers of two to a largest
+  magnitude near 1 and the result scaled back (exact), so a product or a
+  partial sum never overflows while the answer fits (``1e20 * 1e20 -
+  1e20 * 1e20`` is 0 in float32, not NaN). Integer inputs are summed in
+  int64 (narrower integers would wrap). A result beyond the dtype's range
+  raises ``ValueError``, as do integer inputs whose sums could pass int64.
 """
 
 from __future__ import annotations
@@ -169,22 +174,94 @@ def _check_signal(
     return x, w
 
 
-def _promote(x: Array, w: Array) -> tuple[Array, Array, Any]:
-    """Cast both to the compute dtype; return it with the result dtype."""
+def _promote(x: Array, w: Array) -> tuple[Array, Array, Any, int]:
+    """Cast both to the compute dtype; return it with the result dtype and
+    the power-of-two exponent ``e`` that the result must be scaled by.
+
+    Floating and complex inputs are each scaled by a power of two to a
+    largest magnitude in ``[0.5, 1)`` (exact), so no product and no partial
+    sum leaves the compute dtype's range while the answer fits: the result
+    is ``ldexp(y, e)``, bit for bit what the unscaled sums give wherever they
+    stay in range. Integer inputs are summed in int64 (the narrower ones
+    wrap silently otherwise) when every sum provably fits in it.
+    """
     if isinstance(x, torch.Tensor):
         dtype = torch.promote_types(x.dtype, w.dtype)
+        if not (dtype.is_floating_point or dtype.is_complex):
+            _check_int64_bound(x, w)
+            return x.to(torch.int64), w.to(torch.int64), dtype, 0
         compute = torch.float32 if dtype in _HALF_TORCH else dtype
-        return x.to(compute), w.to(compute), dtype
-    dtype = np.result_type(x, w)
-    compute = np.dtype(np.float32) if dtype == np.float16 else dtype
-    return x.astype(compute), w.astype(compute), dtype
+        x, w = x.to(compute), w.to(compute)
+    else:
+        dtype = np.result_type(x, w)
+        if dtype.kind in "iub":
+            _check_int64_bound(x, w)
+            return x.astype(np.int64), w.astype(np.int64), dtype, 0
+        compute = np.dtype(np.float32) if dtype == np.float16 else dtype
+        x, w = x.astype(compute), w.astype(compute)
+    wide = x.dtype in (torch.float64, torch.complex128, np.float64, np.complex128)
+    limit = 1021 if wide else 125  # 2**-e stays a normal number
+    ex, ew = _exponent(x, limit), _exponent(w, limit)
+    return _ldexp(x, -ex), _ldexp(w, -ew), dtype, ex + ew
 
 
-def _cast_back(y: Array, dtype: Any) -> Array:
+def _check_int64_bound(x: Any, w: Any) -> None:
+    """Refuse integer inputs whose sums of products could overflow int64."""
+    def largest(a: Any) -> int:  # Python ints: abs(int8 -128) wraps
+        return max(abs(int(a.min())), abs(int(a.max())))
+
+    bound = largest(x) * largest(w) * int(np.prod(w.shape))
+    if bound > np.iinfo(np.int64).max:
+        raise ValueError(
+            f"integer inputs x ({x.dtype}) and the kernel ({w.dtype}) are too "
+            f"large: a sum of products can reach {bound:.4g}, beyond int64; "
+            "pass float64 inputs"
+        )
+
+
+def _exponent(a: Any, limit: int) -> int:
+    """``e`` with the largest magnitude of ``a`` in ``[2**(e-1), 2**e)``;
+    0 for an all-zero or non-finite array."""
+    if isinstance(a, torch.Tensor):
+        largest = float(a.detach().abs().max())
+    else:
+        largest = float(np.abs(a).max())
+    if largest == 0 or not np.isfinite(largest):
+        return 0
+    return int(np.clip(np.frexp(largest)[1], -limit, limit))
+
+
+def _ldexp(a: Any, e: int) -> Any:
+    """``a * 2**e`` in two exact halves (2**e alone may not be a float)."""
+    if e == 0:
+        return a
+    half = e // 2
+    return (a * 2.0**half) * 2.0 ** (e - half)
+
+
+def _cast_back(y: Array, dtype: Any, exponent: int = 0) -> Array:
+    """Undo the inputs' scaling (``y * 2**exponent``) and cast to ``dtype``;
+    a result beyond ``dtype``'s range raises ``ValueError``."""
+    finite = _all_finite(y)
+    y = _ldexp(y, exponent)
     if isinstance(y, torch.Tensor):
+        if not (dtype.is_floating_point or dtype.is_complex):  # int64 sums
+            info = torch.iinfo(dtype)
+            if y.numel() and (y.min() < info.min or y.max() > info.max):
+                raise ValueError(
+                    f"the result overflows {dtype} (values from "
+                    f"{int(y.min())} to {int(y.max())}); pass wider inputs"
+                )
+            return y.to(dtype)
+        if finite and not _all_finite(y):
+            raise ValueError(
+                f"the result overflows {y.dtype} (largest finite "
+                f"{torch.finfo(y.dtype).max:.4g}); its exact value does "
+                "not fit this dtype"
+            )
         if y.dtype == dtype:
             return y
-        if not torch.isfinite(y).all():
+        if not finite:
             raise ValueError("a non-finite value in the float32 accumulation")
         if y.abs().max() > torch.finfo(dtype).max:
             raise ValueError(
@@ -192,6 +269,19 @@ def _cast_back(y: Array, dtype: Any) -> Array:
                 f"{float(y.abs().max()):.4g}); pass float32 inputs"
             )
         return y.to(dtype)
+    if dtype.kind in "iub":
+        info = np.iinfo(dtype)
+        if y.size and (y.min() < info.min or y.max() > info.max):
+            raise ValueError(
+                f"the result overflows {dtype} (values from {int(y.min())} "
+                f"to {int(y.max())}); pass wider inputs"
+            )
+        return y.astype(dtype)
+    if finite and not _all_finite(y):
+        raise ValueError(
+            f"the result overflows {y.dtype}: its exact value does not fit "
+            "this dtype"
+        )
     if y.dtype == dtype:
         return y
     if np.abs(y).max() > np.finfo(dtype).max:
@@ -200,6 +290,16 @@ def _cast_back(y: Array, dtype: Any) -> Array:
             f"{float(np.abs(y).max()):.4g}); pass float32 inputs"
         )
     return y.astype(dtype)
+
+
+def _all_finite(y: Any) -> bool:
+    if isinstance(y, torch.Tensor):
+        if not (y.dtype.is_floating_point or y.dtype.is_complex):
+            return True
+        return bool(torch.isfinite(y.detach()).all())
+    if y.dtype.kind not in "fc":
+        return True
+    return bool(np.isfinite(y).all())
 
 
 # --- padding ----------------------------------------------------------------
@@ -288,13 +388,13 @@ def _correlate(
     pads = _check_padding(padding, w.shape, dims)
     mode = _check_mode(padding_mode)
     _check_fits(x.shape, w.shape, pads, names)
-    x, w, dtype = _promote(x, w)
+    x, w, dtype, exponent = _promote(x, w)
     xp = _pad(x, pads, mode)
     if dims == 1:
         y = _correlate_padded(xp[None, :], w[None, :], (1, strides[0]))[0]
     else:
         y = _correlate_padded(xp, w, strides)
-    return _cast_back(y, dtype)
+    return _cast_back(y, dtype, exponent)
 
 
 def correlate2d(
@@ -436,7 +536,7 @@ def weight_gradient(
     x, dy, ks, strides, pads, mode = _check_weight_gradient(
         x, dy, kernel_size, stride, padding, padding_mode
     )
-    x, dy, dtype = _promote(x, dy)
+    x, dy, dtype, exponent = _promote(x, dy)
     xp = _pad(x, pads, mode)
     (oh, ow), (sh, sw) = dy.shape, strides
     # the inputs under kernel entry (a, b): one per output position
@@ -444,8 +544,9 @@ def weight_gradient(
     cols = [slice(b, b + sw * (ow - 1) + 1, sw) for b in range(ks[1])]
     dw = [[(dy * xp[r, c]).sum() for c in cols] for r in rows]
     if isinstance(x, torch.Tensor):
-        return _cast_back(torch.stack([torch.stack(row) for row in dw]), dtype)
-    return _cast_back(np.array(dw, dtype=x.dtype), dtype)
+        dw_t = torch.stack([torch.stack(row) for row in dw])
+        return _cast_back(dw_t, dtype, exponent)
+    return _cast_back(np.array(dw, dtype=x.dtype), dtype, exponent)
 
 
 def _check_weight_gradient(
@@ -837,14 +938,25 @@ class MaxPool2dFunction(torch.autograd.Function):
 class AvgPool2dFunction(torch.autograd.Function):
     """Average pooling over ``k x k`` windows with stride ``s`` and a
     hand-written backward: each output's gradient is shared equally,
-    ``dy / k**2``, by the ``k**2`` inputs of its window."""
+    ``dy / k**2``, by the ``k**2`` inputs of its window. A window whose sum
+    overflows while its mean fits (finite inputs near the dtype's largest
+    number) is averaged in float64 instead."""
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx: Any, x: torch.Tensor, kernel_size: int, stride: int
     ) -> torch.Tensor:
         ctx.geometry = (x.shape, kernel_size, stride)
-        return _windows(x, kernel_size, stride).mean(dim=-3)
+        windows = _windows(x, kernel_size, stride)
+        mean = windows.mean(dim=-3)
+        if torch.isfinite(mean).all() or not torch.isfinite(x).all():
+            return mean
+        # the window's sum overflowed while its mean fits (bfloat16 or
+        # float32 near their largest number): sum in float64, or divide
+        # before summing in float64
+        if x.dtype == torch.float64:
+            return (windows / kernel_size**2).sum(dim=-3)
+        return windows.double().mean(dim=-3).to(x.dtype)
 
     @staticmethod
     def backward(  # type: ignore[override]

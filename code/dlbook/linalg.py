@@ -67,6 +67,12 @@ def power_iteration(
         seed: seed of the start vector, drawn from a private generator
             (global random state is left alone).
 
+    The matrix is first scaled by a power of two to a largest entry in
+    ``[0.5, 1)`` and the estimate scaled back (both exact), so the answer is
+    the same for ``a`` and ``2**k a`` (times ``2**k``) and a float16 or
+    bfloat16 matrix whose norm fits its dtype gets a finite estimate even
+    when ``||a||_2**2`` does not fit (or underflows).
+
     Returns:
         A 0-d tensor of ``a``'s dtype on ``a``'s device; 0 for a zero matrix
         or an empty dimension.
@@ -82,6 +88,11 @@ def power_iteration(
         raise ValueError(f"iterations must be >= 0, got {iterations}")
     if a.numel() == 0:
         return a.new_zeros(())
+    # a a^T u has entries of order ||a||^2: scale a by a power of two to a
+    # largest entry in [0.5, 1) first (exact), and scale the estimate back
+    # in float32 at least, so a float16 matrix whose norm fits float16 but
+    # whose square does not (or whose square underflows) is estimated too.
+    a, scale = _power_of_two_scaled(a, a.dtype)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     v = torch.randn(a.shape[0], generator=generator, dtype=a.dtype)
     u = (v / v.norm()).to(a.device)
@@ -90,7 +101,8 @@ def power_iteration(
         u = a @ (a.T @ u)
         u = u / u.norm().clamp_min(tiny)
     top_eigenvalue = (a @ (a.T @ u)).norm() / u.norm().clamp_min(tiny)
-    return top_eigenvalue.sqrt()
+    estimate = top_eigenvalue.sqrt()
+    return (estimate.to(scale.dtype) / scale.reshape(())).to(a.dtype)
 
 
 def random_orthogonal(
@@ -178,9 +190,19 @@ def newton_schulz(
     a, b, c = _check_newton_schulz(g, steps, coefficients, frobenius_norm, eps)
     tall = g.shape[-2] > g.shape[-1]
     x = g.mT if tall else g
-    x = x.to(dtype or g.dtype)
-    norm = torch.linalg.matrix_norm(x, keepdim=True).clamp_min(eps)
-    x = x / (norm / frobenius_norm)
+    # Scale by a power of two to a largest entry in [0.5, 1) BEFORE the cast:
+    # exact, so no bit changes where the old order stayed in range, but a
+    # loss-scaled g (float16 norm above 65504) or a tiny one (squares below
+    # float16's smallest number) no longer overflows or underflows.
+    x, scale = _power_of_two_scaled(x, dtype or g.dtype)
+    norm = torch.linalg.matrix_norm(x, keepdim=True)
+    floor = eps * scale  # eps bounds the norm of g, not of the scaled copy
+    if bool((norm >= floor).all()):
+        x = x / (norm / frobenius_norm)
+    else:  # a zero (or below eps) matrix: divide by eps, in float32 at least
+        wide = floor.dtype
+        divisor = torch.maximum(norm.to(wide), floor)
+        x = (x.to(wide) * (frobenius_norm / divisor)).to(x.dtype)
     for _ in range(steps):
         if b == 0.0 and c == 0.0:  # X <- a X: no product at all
             x = x * a
@@ -193,6 +215,34 @@ def newton_schulz(
         x = _addmm(x, poly, x, beta=a, alpha=1.0)  # a X + poly X
     x = x.mT if tall else x
     return x.to(g.dtype)
+
+
+def _power_of_two_scaled(
+    a: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(a * scale).to(dtype)`` and ``scale``: a power of two per matrix
+    (last two axes) that brings the largest magnitude into ``[0.5, 1)``.
+
+    Multiplying by a power of two is exact, and rounding commutes with it,
+    so this is ``a.to(dtype) * scale`` bit for bit wherever that stays in
+    ``dtype``'s normal range; where it does not (entries or norms beyond
+    float16's 65504, squares below its smallest subnormal) the scaled copy
+    is still exact to ``dtype``'s precision. Computed in float64 for float64
+    inputs, else float32. A zero, empty or non-finite matrix gets scale 1.
+    ``scale`` has shape ``[..., 1, 1]`` and the wide dtype.
+    """
+    wide = torch.float64 if a.dtype == torch.float64 else torch.float32
+    if a.numel() == 0:
+        return a.to(dtype), torch.ones((), dtype=wide, device=a.device)
+    work = a.to(wide)
+    largest = work.abs().amax(dim=(-2, -1), keepdim=True)
+    _, exponent = torch.frexp(largest)  # largest = m * 2**e, m in [0.5, 1)
+    limit = 1022 if wide == torch.float64 else 126  # 2**-e stays normal
+    exponent = torch.where(
+        torch.isfinite(largest) & (largest > 0), exponent, 0
+    ).clamp(-limit, limit)
+    scale = torch.ldexp(torch.ones_like(largest), -exponent)
+    return (work * scale).to(dtype), scale
 
 
 def _addmm(
