@@ -71,9 +71,11 @@ def test_optimizer_state_matches_the_real_state_after_a_step(name):
 
 
 def real_saved_bytes(model, x):
-    """Saved tensors of a real forward pass, deduplicated by data pointer,
-    without parameters and the input."""
-    exclude = {p.data_ptr() for p in model.parameters()} | {x.data_ptr()}
+    """Saved tensors of a real forward pass, deduplicated by storage,
+    without parameters, buffers (BatchNorm saves its running statistics)
+    and the input: those are alive anyway."""
+    exclude = {t.untyped_storage().data_ptr()
+               for t in [*model.parameters(), *model.buffers(), x]}
     seen = {}
 
     def pack(t):

@@ -1,11 +1,17 @@
 """Memory of a training step: an analytic model, and its measurement.
 
 The model (EECS 182, Fall 2025, HW 6 P1 and Spring 2023, HW 5 P5) adds the
-bytes of what a training step keeps alive: parameters ``P``, gradients
-``G``, optimizer state ``S`` (from what each optimizer stores per parameter),
-the input batch, and the activations autograd saves for the backward pass,
-counted by running the forward pass on the ``meta`` device (shapes only, no
-memory, no GPU). Two moments compete for the peak:
+bytes of what a training step keeps alive: parameters ``P``, buffers ``B``
+(BatchNorm's statistics, positional tables), gradients ``G``, optimizer
+state ``S`` (from what each optimizer stores per parameter), the input
+batch, and the activations autograd saves for the backward pass, counted by
+running the forward pass on the ``meta`` device (shapes only, no memory, no
+GPU). It counts storages, as they are allocated: each storage once, by its
+full size, however many parameters, buffers or saved views share it, and a
+storage that holds a parameter, a buffer or the input is never counted
+again as an activation. Gradients and optimizer state belong to each
+``Parameter`` object, as PyTorch allocates them. Two moments compete for
+the peak:
 
 * during the backward pass, saved activations are freed from the last layer
   to the first while gradients appear in the same order; the model follows
@@ -37,7 +43,7 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -50,8 +56,10 @@ __all__ = [
     "MeasuredPeak",
     "MemoryEstimate",
     "SavedActivations",
+    "buffer_bytes",
     "cublas_workspace_bytes",
     "estimate_training_step",
+    "gradient_bytes",
     "largest_batch",
     "measure_cpu_peak",
     "measure_cuda_peak",
@@ -86,6 +94,35 @@ _CUBLAS_PAIR = re.compile(r":([0-9]+):([0-9]+)")
 
 def _tensor_bytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
+
+
+def _storage(t: torch.Tensor) -> tuple[tuple, int]:
+    """``(key, bytes)`` of the memory ``t`` lives in: its whole storage.
+
+    Views of one storage (slices, transposes, ``.data``, two ``Parameter``
+    objects made from one tensor) share the key. A real storage is keyed by
+    its device and the address of its first byte (two storage objects over
+    one allocation, as ``torch.from_numpy`` twice on one array makes, are
+    one); a ``meta`` storage, which has no address, by its identity. A
+    tensor without a storage (sparse layouts) counts its own elements."""
+    try:
+        storage = t.untyped_storage()
+    except (NotImplementedError, RuntimeError, TypeError):
+        return ("tensor", id(t)), _tensor_bytes(t)
+    address = 0 if t.device.type == "meta" else storage.data_ptr()
+    if address == 0:  # meta, or empty: no address to share
+        return ("storage", storage._cdata), storage.nbytes()
+    return (str(t.device), address), storage.nbytes()
+
+
+def _storages(tensors: Iterable[torch.Tensor]) -> dict[tuple, int]:
+    """Each distinct storage of ``tensors`` with its bytes (the largest
+    extent seen, for storages keyed by address)."""
+    found: dict[tuple, int] = {}
+    for t in tensors:
+        key, nbytes = _storage(t)
+        found[key] = max(found.get(key, 0), nbytes)
+    return found
 
 
 def cublas_workspace_bytes(
@@ -182,26 +219,79 @@ def _cublas_default(capability: tuple[int, int] | None) -> int:
     )
 
 
-def parameter_bytes(model: nn.Module, *, trainable_only: bool = False) -> int:
-    """Bytes of ``model``'s parameters (each shared parameter once).
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model)}")
 
-    With ``trainable_only``, only those with ``requires_grad``: the bytes
-    their gradients take.
+
+def parameter_bytes(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Bytes of the storages that hold ``model``'s parameters, each storage
+    once.
+
+    A parameter used under two names (tied weights), two ``Parameter``
+    objects over one tensor (``b.weight = nn.Parameter(a.weight.data)``) and
+    a parameter that is a slice of a larger tensor all count the storage
+    they live in, once, by its full size: what is allocated. With
+    ``trainable_only``, only storages holding a parameter that has
+    ``requires_grad``. Gradients are not storages of the parameters (each
+    ``Parameter`` object gets its own): see :func:`gradient_bytes`.
+    Buffers are not counted here: see :func:`buffer_bytes`.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model)}")
-    params = model.parameters()
+    _check_model(model)
     return sum(
-        _tensor_bytes(p)
-        for p in params
-        if p.requires_grad or not trainable_only
+        _storages(
+            p
+            for p in model.parameters()
+            if p.requires_grad or not trainable_only
+        ).values()
     )
 
 
-def _groups(optimizer: torch.optim.Optimizer) -> list[tuple[dict, list]]:
+def buffer_bytes(model: nn.Module) -> int:
+    """Bytes of the storages that hold ``model``'s buffers (persistent or
+    not: BatchNorm's running statistics and its int64 step counter, a
+    positional table), each storage once, less any storage already counted
+    by :func:`parameter_bytes`. Buffers are alive throughout a step, take
+    no gradient and no optimizer state.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
+    _check_model(model)
+    params = _storages(model.parameters())
+    return sum(
+        nbytes
+        for key, nbytes in _storages(model.buffers()).items()
+        if key not in params
+    )
+
+
+def gradient_bytes(model: nn.Module) -> int:
+    """Bytes of the gradients ``backward()`` stores for ``model``: one
+    tensor the size of the parameter (its elements, not its storage) per
+    distinct ``Parameter`` object with ``requires_grad``. A parameter
+    used under two names has one gradient; two ``Parameter`` objects over
+    one storage have two. This counts every trainable parameter;
+    :func:`estimate_training_step` also leaves out those the forward pass
+    does not reach (they get no gradient).
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
+    _check_model(model)
+    return sum(_tensor_bytes(p) for p in model.parameters() if p.requires_grad)
+
+
+def _groups(
+    optimizer: torch.optim.Optimizer, no_grad: frozenset[int] = frozenset()
+) -> list[tuple[dict, list]]:
+    """Each parameter group with the parameters that will have a gradient
+    at the step: ``requires_grad``, and not in ``no_grad`` (ids of
+    parameters the forward pass does not reach). PyTorch's optimizers skip
+    a parameter whose ``grad`` is ``None``: no state, no update."""
     known = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
     if not isinstance(optimizer, known):
         raise TypeError(
@@ -209,7 +299,14 @@ def _groups(optimizer: torch.optim.Optimizer) -> list[tuple[dict, list]]:
             f"{type(optimizer).__name__}"
         )
     return [
-        (g, [p for p in g["params"] if p.requires_grad])
+        (
+            g,
+            [
+                p
+                for p in g["params"]
+                if p.requires_grad and id(p) not in no_grad
+            ],
+        )
         for g in optimizer.param_groups
     ]
 
@@ -237,11 +334,25 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     ``capturable`` or ``fused`` (on the CPU otherwise, and then counted
     only for CPU parameters).
 
+    State is per ``Parameter`` object, in the parameter's dtype and of its
+    size (elements, not storage): two ``Parameter`` objects over one
+    storage have two states. Only parameters with ``requires_grad`` count
+    (PyTorch creates no state for a parameter without a gradient); this
+    function assumes each of them gets one, while
+    :func:`estimate_training_step` also leaves out those the forward pass
+    does not reach.
+
     Raises:
         TypeError: not SGD, Adam or AdamW.
     """
+    return _state_bytes(optimizer)
+
+
+def _state_bytes(
+    optimizer: torch.optim.Optimizer, no_grad: frozenset[int] = frozenset()
+) -> int:
     total = 0
-    for group, params in _groups(optimizer):
+    for group, params in _groups(optimizer, no_grad):
         size = sum(_tensor_bytes(p) for p in params)
         if isinstance(optimizer, torch.optim.SGD):
             total += size if group["momentum"] != 0 else 0
@@ -267,8 +378,14 @@ def step_temporary_bytes(optimizer: torch.optim.Optimizer) -> int:
     Raises:
         TypeError: not SGD, Adam or AdamW.
     """
+    return _temporary_bytes(optimizer)
+
+
+def _temporary_bytes(
+    optimizer: torch.optim.Optimizer, no_grad: frozenset[int] = frozenset()
+) -> int:
     worst = 0
-    for group, params in _groups(optimizer):
+    for group, params in _groups(optimizer, no_grad):
         if not params:
             continue
         sizes = [_tensor_bytes(p) for p in params]
@@ -291,22 +408,84 @@ def step_temporary_bytes(optimizer: torch.optim.Optimizer) -> int:
 class SavedActivations:
     """What autograd saves in one forward pass, in bytes.
 
-    ``total`` is everything saved at the end of the forward pass (parameters
-    and the inputs excluded: they are alive anyway); ``largest`` the largest
-    single tensor; ``backward_live`` the largest sum, over the backward
-    pass, of saved activations not yet freed, gradients of the parameters
-    already produced and the two activation gradients in flight, in the
-    order the forward pass saved them.
+    ``total`` is the bytes of the storages saved, each storage once by its
+    full size however many views of it are saved (a slice, a transpose, the
+    result of an in-place op on a saved tensor), at the end of the forward
+    pass; storages of parameters, buffers and the input are left out (they
+    are alive anyway, and counted as such), whatever view of them is saved.
+    ``count`` is the number of those storages and ``largest`` the largest.
+    ``backward_live`` is the largest sum, over the backward pass, of saved
+    activations not yet freed, gradients of the parameters already
+    produced and the two activation gradients in flight (each the size of
+    the saved tensor, not its storage), in the order the forward pass saved
+    them. ``no_gradient`` names the trainable parameters that no output of
+    the forward pass depends on: they get no gradient (and no optimizer
+    state) and are left out of ``backward_live``.
     """
 
     total: int
     largest: int
     backward_live: int
     count: int
+    no_gradient: tuple[str, ...] = ()
 
 
 def _meta_copy(t: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(t, device="meta").requires_grad_(t.requires_grad)
+
+
+class _MetaMirror:
+    """``meta`` copies of real tensors with their layout: the same dtype,
+    shape, strides and storage offset, and views of one real storage
+    become views of one ``meta`` storage of the same size."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]) -> None:
+        self._sizes = _storages(tensors)
+        self._made: dict[tuple, torch.UntypedStorage] = {}
+
+    def __call__(
+        self, t: torch.Tensor, requires_grad: bool | None = None
+    ) -> torch.Tensor:
+        grad = t.requires_grad if requires_grad is None else requires_grad
+        key, _ = _storage(t)
+        if key[0] == "tensor":  # no storage to share
+            return _meta_copy(t).requires_grad_(grad)
+        if key not in self._made:
+            self._made[key] = torch.UntypedStorage(
+                self._sizes[key], device="meta"
+            )
+        copy = torch.empty(0, dtype=t.dtype, device="meta")
+        copy.set_(self._made[key], t.storage_offset(), t.shape, t.stride())
+        return copy.requires_grad_(grad)
+
+
+def _reached(outputs: object) -> set[int] | None:
+    """Ids of the leaf tensors the tensors in ``outputs`` depend on through
+    autograd, or ``None`` when ``outputs`` holds no tensor that needs a
+    gradient (then nothing is known)."""
+    from torch.utils._pytree import tree_leaves
+
+    leaves: set[int] = set()
+    stack = []
+    for t in tree_leaves(outputs):
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            if t.grad_fn is None:
+                leaves.add(id(t))
+            else:
+                stack.append(t.grad_fn)
+    if not stack and not leaves:
+        return None
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            leaves.add(id(variable))
+        stack.extend(n for n, _ in node.next_functions if n is not None)
+    return leaves
 
 
 def saved_activations(
@@ -318,29 +497,49 @@ def saved_activations(
     """Count the activations autograd saves for ``model(inputs)``, on ``meta``.
 
     The forward pass runs with ``model``'s parameters and buffers replaced by
-    ``meta`` tensors of the same shapes and dtypes (``model`` itself is not
-    touched), in the training mode ``model`` is in. ``inputs`` is a tensor
-    or a shape, e.g. ``(batch, 3, 224, 224)``. A storage saved by several
-    operations counts once.
+    ``meta`` tensors of the same dtypes, shapes, strides and storages (views
+    of one storage stay views of one; ``model`` itself is not touched), in
+    the training mode ``model`` is in. ``inputs`` is a tensor (its layout
+    and storage are kept too; it is taken not to need a gradient) or a
+    shape, e.g. ``(batch, 3, 224, 224)``, of ``dtype``. What is counted is
+    :class:`SavedActivations`.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``; ``inputs`` is neither
             a tensor nor a sequence of integers.
         ValueError: a dimension of ``inputs`` is negative.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model)}")
-    x = _meta_input(inputs, dtype)
+    return _trace(model, inputs, dtype)[0]
+
+
+def _trace(
+    model: nn.Module, inputs: object, dtype: torch.dtype
+) -> tuple[SavedActivations, frozenset[int], int]:
+    """The saved activations; the ids of ``model``'s trainable parameters
+    that get no gradient; the bytes of the input's storage, 0 when a
+    parameter or buffer holds it."""
+    _check_model(model)
+    shaped = _meta_input(inputs, dtype)
     named = dict(model.named_parameters())
-    meta_params = {name: _meta_copy(p) for name, p in named.items()}
-    meta_buffers = {
-        name: torch.empty_like(b, device="meta")
-        for name, b in model.named_buffers()
+    buffers = dict(model.named_buffers())
+    real = [*named.values(), *buffers.values()]
+    if isinstance(inputs, torch.Tensor):
+        mirror = _MetaMirror([*real, inputs])
+        x = mirror(inputs, requires_grad=False)
+        key, nbytes = _storage(inputs)
+        x_bytes = 0 if key in _storages(real) else nbytes
+    else:
+        mirror = _MetaMirror(real)
+        x, x_bytes = shaped, _tensor_bytes(shaped)
+    meta_params = {name: mirror(p) for name, p in named.items()}
+    meta_buffers = {name: mirror(b) for name, b in buffers.items()}
+    param_names: dict[int, list[str]] = {}
+    for name, t in meta_params.items():
+        param_names.setdefault(t.untyped_storage()._cdata, []).append(name)
+    held = {
+        t.untyped_storage()._cdata
+        for t in [x, *meta_params.values(), *meta_buffers.values()]
     }
-    param_key = {
-        p.untyped_storage()._cdata: name for name, p in meta_params.items()
-    }
-    input_key = x.untyped_storage()._cdata
     first_saved: dict[int, int] = {}
     sizes: dict[int, int] = {}
     last_use: dict[str, int] = {}
@@ -350,32 +549,44 @@ def saved_activations(
     def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal position
         position += 1
-        key = t.untyped_storage()._cdata
-        if key in param_key:
-            last_use[param_key[key]] = position
-        elif key != input_key:
-            flowing[position] = t.untyped_storage().nbytes()
+        storage = t.untyped_storage()
+        key = storage._cdata
+        for name in param_names.get(key, ()):
+            last_use[name] = position
+        if key not in held:
+            flowing[position] = _tensor_bytes(t)
             if key not in first_saved:
                 first_saved[key] = position
-                sizes[key] = t.untyped_storage().nbytes()
+                sizes[key] = storage.nbytes()
         return t
 
     with (
         torch.enable_grad(),
         torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
     ):
-        torch.func.functional_call(model, {**meta_params, **meta_buffers}, (x,))
+        out = torch.func.functional_call(
+            model, {**meta_params, **meta_buffers}, (x,)
+        )
+    reached = _reached(out)
+    trainable = [n for n, t in meta_params.items() if t.requires_grad]
+    unreached = [
+        n
+        for n in trainable
+        if reached is not None and id(meta_params[n]) not in reached
+    ]
     grads = {
-        name: _tensor_bytes(p) for name, p in named.items() if p.requires_grad
+        n: _tensor_bytes(named[n]) for n in trainable if n not in unreached
     }
-    return SavedActivations(
+    saved = SavedActivations(
         total=sum(sizes.values()),
         largest=max(sizes.values(), default=0),
         backward_live=_backward_live(
             first_saved, sizes, last_use, grads, flowing
         ),
         count=len(sizes),
+        no_gradient=tuple(unreached),
     )
+    return saved, frozenset(id(named[n]) for n in unreached), x_bytes
 
 
 def _meta_input(inputs: object, dtype: torch.dtype) -> torch.Tensor:
@@ -420,15 +631,30 @@ def _backward_live(
 class MemoryEstimate:
     """The model's prediction for one training step, in bytes.
 
-    ``backward_peak = P + S + inputs + backward_live`` (see
+    Each figure counts each storage once: ``parameters`` (``P``) the
+    storages of the parameters (:func:`parameter_bytes`), ``buffers``
+    (``B``) those of the buffers not already counted
+    (:func:`buffer_bytes`), ``inputs`` the input's storage (0 if a
+    parameter or buffer holds it), ``activations`` the saved storages of
+    :class:`SavedActivations`; ``gradients`` (``G``) one tensor per
+    trainable ``Parameter`` object the forward pass reaches,
+    ``optimizer_state`` (``S``) the state of those same parameters
+    (:func:`optimizer_state_bytes`).
+
+    ``backward_peak = P + B + S + inputs + backward_live`` (see
     :class:`SavedActivations`) ``+ cublas_workspace + cudnn_workspace``;
-    ``step_peak = P + G + S + inputs + step temporaries +
+    ``step_peak = P + B + G + S + inputs + step temporaries +
     cublas_workspace``. The cuBLAS workspaces (bytes) are allocated once
     and stay, so they add to both moments; the cuDNN workspace (bytes)
     exists only inside a convolution, so it adds to the backward pass
     alone. Both are 0 unless given (on the CPU neither library runs).
     ``peak`` is the larger; ``first_step_peak`` leaves the state out of
     the backward pass.
+
+    Not counted: tensors a forward or backward kernel makes and frees
+    before the next one is saved (on the CPU, within the tolerance the
+    tests check), the loss and the model's output, memory outside
+    PyTorch's tensors.
     """
 
     parameters: int
@@ -441,6 +667,7 @@ class MemoryEstimate:
     parts: dict[str, int] = field(default_factory=dict)
     cublas_workspace: int = 0
     cudnn_workspace: int = 0
+    buffers: int = 0
 
     @property
     def peak(self) -> int:
@@ -478,7 +705,10 @@ def estimate_training_step(
 ) -> MemoryEstimate:
     """Predict the memory of one training step (forward, backward with
     ``zero_grad(set_to_none=True)`` before it, optimizer step) after the
-    first, when the optimizer state exists.
+    first, when the optimizer state exists. What each figure counts, each
+    storage once, is :class:`MemoryEstimate`'s; a trainable parameter that
+    no output of the forward pass depends on gets no gradient and no
+    state (the loss is taken to use every output).
 
     ``cublas_workspace_bytes`` is the memory the cuBLAS workspaces hold
     throughout (on CUDA, two of :func:`cublas_workspace_bytes` for a
@@ -495,14 +725,17 @@ def estimate_training_step(
     """
     cublas = _workspace(cublas_workspace_bytes, "cublas_workspace_bytes")
     cudnn = _workspace(cudnn_workspace_bytes, "cudnn_workspace_bytes")
-    saved = saved_activations(model, inputs, dtype=dtype)
-    p = parameter_bytes(model)
-    g = parameter_bytes(model, trainable_only=True)
-    s = optimizer_state_bytes(optimizer)
-    x = _tensor_bytes(_meta_input(inputs, dtype))
-    temporaries = step_temporary_bytes(optimizer)
+    saved, no_grad, x = _trace(model, inputs, dtype)
+    p = parameter_bytes(model) + buffer_bytes(model)  # storages, once
+    g = sum(
+        _tensor_bytes(q)  # one gradient per Parameter the forward reaches
+        for q in model.parameters()
+        if q.requires_grad and id(q) not in no_grad
+    )
+    s = _state_bytes(optimizer, no_grad)
+    temporaries = _temporary_bytes(optimizer, no_grad)
     return MemoryEstimate(
-        parameters=p,
+        parameters=parameter_bytes(model),
         gradients=g,
         optimizer_state=s,
         inputs=x,
@@ -516,6 +749,7 @@ def estimate_training_step(
         },
         cublas_workspace=cublas,
         cudnn_workspace=cudnn,
+        buffers=buffer_bytes(model),
     )
 
 
