@@ -251,3 +251,12 @@ def test_frozen_training_on_features_equals_training_the_whole_network(data):
                     device="cpu")
     torch.testing.assert_close(whole.fc.weight, run.model.fc.weight)
     assert history.train_loss == pytest.approx(run.history.train_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("which", ["train_data", "val_data"])
+def test_fit_refuses_empty_data_before_training(data, which):
+    train, val = data
+    empty = (train[0][:0], train[1][:0])
+    args = (empty, val) if which == "train_data" else (train, empty)
+    with pytest.raises(ValueError, match=f"{which} is empty"):
+        fit("cnn", *args, epochs=1, seed=0, device="cpu")

@@ -28,7 +28,7 @@ from torch import nn
 from dlbook._checks import positive_int
 from dlbook.runtime import device as default_device
 from dlbook.runtime import preserves_global_rng
-from dlbook.train import History, evaluate, train
+from dlbook.train import History, _dataset, evaluate, train
 
 __all__ = [
     "MLP",
@@ -303,6 +303,9 @@ def fit(
         TypeError: data that :func:`dlbook.train.train` refuses.
     """
     _check_fit(lr, momentum, until_loss)
+    # refused here, by name, rather than after training
+    _dataset(train_data, "train_data")
+    _dataset(val_data, "val_data")
     epochs = positive_int(epochs, "epochs")
     chunk = epochs if until_loss is None else check_every
     chunk = positive_int(chunk, "check_every")
