@@ -152,3 +152,19 @@ def test_everything_imports_with_all_extras_installed():
 
     for info in pkgutil.walk_packages(dlbook.__path__, "dlbook."):
         importlib.import_module(info.name)
+
+
+def test_the_wheel_ships_the_license_and_the_type_marker(tmp_path):
+    import zipfile
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "-q", str(ROOT / "code"), "-w", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("dlbook-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        license_name = next(n for n in names if n.endswith("licenses/LICENSE"))
+        assert archive.read(license_name).decode().startswith("MIT License")
+    assert "dlbook/py.typed" in names
