@@ -770,6 +770,10 @@ def measure_cpu_peak(step: Callable[[], object]) -> MeasuredPeak:
 
     Tensors allocated before the call count from the start (parameters,
     state); run one step before measuring so the optimizer state exists.
+    The profiler knows such a tensor only by what the step uses of it: a
+    parameter or an input that is a slice of a larger tensor counts as the
+    slice, though the whole storage stays allocated. To measure those,
+    allocate them inside ``step``.
     """
     from torch.profiler import ProfilerActivity, profile
 
