@@ -215,3 +215,146 @@ def test_correlation_scales_with_powers_of_two(kx, kw, dtype, seed):
     base = conv.correlate2d(x, w, padding=1)
     scaled = conv.correlate2d(x * 2.0**kx, w * 2.0**kw, padding=1)
     assert torch.equal(scaled, base * 2.0 ** (kx + kw))
+
+
+# --- graphs ----------------------------------------------------------------
+
+
+def test_linear_gnn_counts_do_not_wrap_around_int64():
+    """30-step walks on K10 number about 4.2e27: linear_gnn returned int64
+    counts wrapped around (8.9e18); now exact integers as count_walks."""
+    from dlbook.graphs import count_walks, linear_gnn
+
+    a = np.ones((10, 10), dtype=np.int64) - np.eye(10, dtype=np.int64)
+    counts = linear_gnn(a, 30)
+    assert counts[0, 0] == 9**30 // 10 + 1  # (9**30 + 9) / 10 closed walks
+    assert (counts == count_walks(a, 30).T).all()
+    with pytest.raises(OverflowError, match="k=30"):
+        linear_gnn(torch.from_numpy(a), 30)
+    assert linear_gnn(torch.from_numpy(a), 5).dtype == torch.int64
+
+
+def _star(n):
+    """Edges from nodes 1..n-1 into node 0."""
+    return torch.stack([torch.arange(1, n), torch.zeros(n - 1, dtype=torch.long)])
+
+
+def test_means_whose_sums_overflow():
+    """Three neighbours at 4e4 (float16) or 1.5e38 (bfloat16, float32): the
+    mean fits, the sum behind it did not (inf before)."""
+    from dlbook.graphs import mean_aggregate_generic, scatter_aggregate, sum_aggregate
+
+    edges = _star(4)
+    for dtype, value in ((torch.float16, 4e4), (torch.bfloat16, 1.5e38),
+                         (torch.float32, 1.5e38)):
+        h = torch.tensor([[0.0], [value], [value], [value]]).to(dtype)
+        for out in (scatter_aggregate(edges, h, "mean"),
+                    mean_aggregate_generic(edges, h)):
+            assert out.dtype == dtype
+            torch.testing.assert_close(out[0], h[1])
+    cancel = torch.tensor([[0.0], [6e4], [6e4], [-6e4]]).half()
+    assert float(sum_aggregate(edges, cancel)[0, 0]) == 6e4
+
+
+def test_approx_max_power_with_large_or_small_powers():
+    """(h + C)**p = 6**50 overflows float32 (the max, 3, fits), and
+    (2C)**50 with C = 3e-3 underflows it (the result was -C, not the max)."""
+    from dlbook.graphs import approx_max_aggregate
+
+    edges = _star(3)
+    h = torch.tensor([[0.0], [-3.0], [3.0]])
+    out = approx_max_aggregate(edges, h, 50.0, method="power", bound=3.0)
+    assert float(out[0, 0]) == 3.0
+    small = approx_max_aggregate(edges, h * 1e-3, 50.0, method="power", bound=3.1e-3)
+    assert abs(float(small[0, 0]) - 3e-3) < 1e-4
+    half = approx_max_aggregate(edges, h.half(), 20.0, method="power", bound=3.0)
+    assert half.dtype == torch.float16 and float(half[0, 0]) == 3.0
+
+
+def test_approx_max_logsumexp_many_neighbours_in_float16():
+    """30,000 neighbours at 0.5 with t = 2: each exp(1) fits float16, their
+    sum (8e4) did not; the answer 0.5 + log(30000) / 2 = 5.65 does."""
+    from dlbook.graphs import approx_max_aggregate
+
+    h = torch.full((30001, 1), 0.5).half()
+    out = approx_max_aggregate(_star(30001), h, 2.0)
+    assert abs(float(out[0, 0]) - (0.5 + math.log(30000) / 2)) < 1e-2
+    # float32, t |h| = 78.5: each exp fits, 30000 of them (3.7e38) do not;
+    # refused by name (inf before)
+    with pytest.raises(ValueError, match="30000 neighbours"):
+        approx_max_aggregate(_star(30001), h.float() * 157, 1.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(-5, 126), dtype=st.sampled_from(LOW), seed=st.integers(0, 50))
+@example(k=15, dtype=torch.float16, seed=0)
+@example(k=126, dtype=torch.bfloat16, seed=0)
+def test_mean_aggregation_scales_with_a_power_of_two(k, dtype, seed):
+    """mean(h) = 2**8 mean(2**-8 h) bit for bit, for 8 neighbours with
+    values in [2**(k-1), 2**k): their sum passes the dtype's range from
+    k = 13 (float16) or 126 (bfloat16, float32) on, the mean never."""
+    from dlbook.graphs import scatter_aggregate
+
+    if dtype == torch.float16:
+        k = k % 21 - 5  # -5 .. 15
+    edges = _star(9)
+    unit = 0.5 + torch.rand(9, 2, generator=torch.Generator().manual_seed(seed)) / 2
+    h = (unit.double() * 2.0**k).to(dtype)
+    assert torch.isfinite(h).all()
+    mean = scatter_aggregate(edges, h, "mean")
+    assert torch.equal(mean, scatter_aggregate(edges, h * 2.0**-8, "mean") * 2.0**8)
+    assert torch.isfinite(mean).all()
+
+
+# --- attention, debugging, regularization ---------------------------------
+
+
+def test_argmax_attention_with_scores_beyond_float32():
+    """q . k of 1e40 and 2e40 were both inf (a tie won by the first key);
+    1e-60 and 2e-60 both 0."""
+    from dlbook.attention import argmax_attention
+
+    v = torch.tensor([[1.0], [2.0]])
+    for size in (1e20, 1e-30):
+        q = torch.tensor([[size, 0.0]])
+        k = torch.tensor([[size, 0.0], [2 * size, 0.0]])
+        assert float(argmax_attention(q, k, v)) == 2.0
+
+
+def test_weight_gradient_norms_of_a_float16_model():
+    """Entries 4000 fit float16, their norm 4000 * sqrt(300) = 69282 not."""
+    from dlbook.debugging import weight_gradient_norms
+
+    layer = torch.nn.Linear(1, 300, bias=False).half()
+    x, y = torch.tensor([[4000.0]]).half(), torch.zeros(1, dtype=torch.long)
+    norms = weight_gradient_norms(layer, x, y, loss_fn=lambda out, _: out.sum())
+    assert norms == pytest.approx([4000 * math.sqrt(300)], rel=1e-6)
+
+
+def test_column_norms_of_huge_and_tiny_columns():
+    from dlbook.regularization import column_norms
+
+    x = np.array([[3e200, 3e-200, 3.0], [4e200, 4e-200, 4.0]])
+    np.testing.assert_allclose(column_norms(x), [5e200, 5e-200, 5.0], rtol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(-900, 900), seed=st.integers(0, 50))
+def test_column_norms_scale_with_a_power_of_two(k, seed):
+    from dlbook.regularization import column_norms
+
+    x = np.random.default_rng(seed).normal(size=(6, 3))
+    assert np.array_equal(column_norms(np.ldexp(x, k)), np.ldexp(column_norms(x), k))
+
+
+def test_reconstruction_error_of_a_float16_model():
+    """Errors of 400 square to 160000 > 65504: inf before; the mean squared
+    error is a Python float and fits."""
+    from dlbook.autoencoders import Autoencoder, reconstruction_error
+
+    model = Autoencoder(4, 2, activation="linear", bias=False)
+    with torch.no_grad():  # reconstructs 0: the error is x itself
+        model.encoder.weight.zero_()
+        model.decoder.weight.zero_()
+    model = model.half()
+    assert reconstruction_error(model, torch.full((3, 4), 400.0).half()) == 160000.0

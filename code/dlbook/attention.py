@@ -236,17 +236,37 @@ def argmax_attention(
     """Hard attention: each query returns the value of its most similar key.
 
     Similarity is the plain inner product ``q . k``; ties go to the first key
-    (the rule of :func:`torch.argmax`). The one-hot weights are a piecewise
+    (the rule of :func:`torch.argmax`). The scores are compared after ``q``
+    and ``k`` are scaled by powers of two to entries near 1 (the winner does
+    not change), so inputs whose products overflow the dtype still pick the
+    right key. The one-hot weights are a piecewise
     constant function of ``q`` and ``k``, so autograd passes gradient to ``v``
     only.
     """
     q, k, v = _check_qkv(q, k, v)
     work = _compute_dtype(q.dtype)  # no float16 overflow ties
-    winners = (q.to(work) @ k.to(work).transpose(-2, -1)).argmax(
-        dim=-1
-    )  # (..., N)
+    # argmax ignores a positive scale: bring q and k to a largest entry
+    # near 1 by powers of two (exact), so scores of 1e20-sized float32
+    # inputs are not all inf (a tie won by the first key)
+    q_work, k_work = _unit_scaled(q.to(work)), _unit_scaled(k.to(work))
+    winners = (q_work @ k_work.transpose(-2, -1)).argmax(dim=-1)  # (..., N)
     weights = F.one_hot(winners, num_classes=k.shape[-2]).to(v.dtype)
     return weights @ v
+
+
+def _unit_scaled(x: torch.Tensor) -> torch.Tensor:
+    """``x`` times the power of two that brings its largest magnitude into
+    ``[0.5, 1)`` (exact); unchanged when zero, empty or not finite."""
+    x = x.detach()
+    if x.numel() == 0:
+        return x
+    largest = float(x.abs().max())
+    if largest == 0 or not math.isfinite(largest):
+        return x
+    limit = 1021 if x.dtype == torch.float64 else 125  # 2**-e stays normal
+    exponent = min(max(math.frexp(largest)[1], -limit), limit)
+    half = exponent // 2
+    return x * 2.0**-half * 2.0 ** -(exponent - half)
 
 
 def quadratic_kernel(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -293,6 +293,8 @@ def accumulated_gradients(
 
 
 def _relative_max(a: torch.Tensor, b: torch.Tensor) -> float:
+    # in float64: a - b of two float16 logits near +-6e4 overflows float16
+    a, b = a.double(), b.double()
     scale = float(b.abs().max()) if b.numel() else 0.0
     diff = float((a - b).abs().max()) if b.numel() else 0.0
     return diff / scale if scale > 0 else diff
@@ -388,7 +390,12 @@ def weight_gradient_norms(
     _, grads = accumulated_gradients(model, x, y, 1, loss_fn=loss_fn)
     by_id = dict(model.named_parameters())
     names = {id(p): n for n, p in by_id.items()}
-    return [float(grads[names[id(layer.weight)]].norm()) for layer in layers]
+    # the norm in float64: a float16 gradient's norm can pass 65504 (or its
+    # squares underflow) while every entry, and the float answer, fits
+    return [
+        float(torch.linalg.vector_norm(grads[names[id(layer.weight)]].double()))
+        for layer in layers
+    ]
 
 
 @dataclass

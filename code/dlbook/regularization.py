@@ -187,11 +187,22 @@ def _scale(keep: float, convention: Convention) -> float:
 
 def column_norms(X: object) -> np.ndarray:
     """Euclidean norm of every column of ``X``: the diagonal of
-    ``diag(X^T X)^{1/2}``."""
+    ``diag(X^T X)^{1/2}``.
+
+    Each column is scaled by a power of two to a largest entry in
+    ``[0.5, 1)`` before it is squared and the norm scaled back (exact), so
+    a column of entries near ``1e200`` or ``1e-200`` has its norm, not
+    ``inf`` or 0 (its squares leave float64's range; the norm does not).
+    """
     x_arr = _as_float_array(X, "X")
     if x_arr.ndim != 2:
         raise ValueError(f"X must be a matrix, got shape {x_arr.shape}")
-    return np.sqrt((x_arr**2).sum(axis=0))
+    largest = np.abs(x_arr).max(axis=0, initial=0.0)
+    ok = np.isfinite(largest) & (largest > 0)
+    exponent = np.where(ok, np.frexp(np.where(ok, largest, 1.0))[1], 0)
+    exponent = np.clip(exponent, -1021, 1021)  # 2**-e stays normal
+    scaled = np.ldexp(x_arr, -exponent)
+    return np.ldexp(np.sqrt((scaled**2).sum(axis=0)), exponent)
 
 
 def dropout_objective(

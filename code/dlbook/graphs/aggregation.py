@@ -10,6 +10,7 @@ contain self-loops; nodes without in-neighbours get 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal, cast
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from dlbook.graphs._validation import _check_edges
-from dlbook.graphs.message_passing import sum_aggregate
+from dlbook.graphs.message_passing import _wide_sum_aggregate, _widened
 
 __all__ = [
     "approx_max_aggregate",
@@ -41,16 +42,23 @@ def scatter_aggregate(
 
     The reference for the generic constructions, via
     ``torch.Tensor.scatter_reduce``. A node without in-neighbours gets 0.
+    Half-precision features are reduced in float32 (and any dtype in
+    float64 where a sum overflows with finite features), so a mean that fits
+    the dtype is not ``inf`` because the sum behind it is not.
     """
     _check_edges(edge_index, features)
     reduce = {"sum": "sum", "mean": "mean", "max": "amax"}.get(how)
     if reduce is None:
         raise ValueError(f"how must be 'sum', 'mean' or 'max', got {how!r}")
     index = edge_index[1].unsqueeze(1).expand(-1, features.shape[1])
-    out = torch.zeros_like(features)
-    return out.scatter_reduce(
-        0, index, features[edge_index[0]], reduce=reduce, include_self=False
-    )
+
+    def scatter(h: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(h)
+        return out.scatter_reduce(
+            0, index, h[edge_index[0]], reduce=reduce, include_self=False
+        )
+
+    return _widened(scatter, features)
 
 
 def generic_aggregate(
@@ -63,11 +71,18 @@ def generic_aggregate(
 
     ``g`` maps the ``[nodes, m]`` features row-wise to ``[nodes, m']``; ``f``
     maps the ``[nodes, m']`` sums row-wise. ``f`` sees only the sum, never the
-    node.
+    node. float16/bfloat16 features are handed to ``g`` in float32, a sum
+    that overflows with finite encodings is handed to ``f`` in float64, and a
+    floating result is cast back to the features' dtype: no intermediate
+    overflows where the answer fits (a mean near the dtype's largest
+    number).
     """
     _check_edges(edge_index, features)
     if not callable(f) or not callable(g):
         raise TypeError("f and g must be callables acting row-wise on tensors")
+    out_dtype = features.dtype
+    if out_dtype in (torch.float16, torch.bfloat16):
+        features = features.float()  # g, the sum and f in float32
     encoded = g(features)
     if (
         not isinstance(encoded, torch.Tensor)
@@ -77,7 +92,12 @@ def generic_aggregate(
         raise ValueError(
             "g must return a [nodes, channels] tensor, one row per node"
         )
-    return f(sum_aggregate(edge_index, encoded))
+    total = _wide_sum_aggregate(edge_index, encoded)
+    widened = features.dtype != out_dtype or total.dtype != encoded.dtype
+    out = f(total)
+    if widened and out.is_floating_point():  # back to the features' dtype
+        out = out.to(out_dtype)
+    return out
 
 
 def mean_aggregate_generic(
@@ -127,10 +147,20 @@ def approx_max_aggregate(
     norm is not differentiable there, and the gradient returned is 0, a valid
     subgradient (0 lies in the norm's subdifferential at the origin).
 
+    Precision: float16/bfloat16 features are encoded, summed and decoded in
+    float32 and the result cast back. For ``"power"``, where ``(2C)**p``
+    (times the largest in-degree) would overflow the dtype or underflow it,
+    the powers are taken of ``(h + C) / S`` with ``S`` the power of two at
+    or above ``2C`` and the root multiplied by ``S``: the same function,
+    with no intermediate out of range. For ``"logsumexp"`` the answer is
+    refused instead when ``exp(t |h|)`` or its sum over the largest
+    neighbourhood would overflow.
+
     Raises:
         ValueError: ``sharpness`` not positive and finite (at least 1 for
             ``"power"``), unknown ``method``, ``bound`` missing or exceeded for
-            ``"power"``, or ``exp`` would overflow the features' dtype.
+            ``"power"``, or ``exp`` (or its sum over a neighbourhood) would
+            overflow the compute dtype.
     """
     _check_edges(edge_index, features)
     if not (
@@ -144,6 +174,16 @@ def approx_max_aggregate(
             f"method must be 'logsumexp' or 'power', got {method!r}"
         )
     largest = float(features.detach().abs().max()) if features.numel() else 0.0
+    # half precision: encode, sum and decode in float32 (a float16 sum of
+    # exp(t h) or (h + C)**p passes 65504 long before the max does), then
+    # cast back
+    out_dtype = features.dtype
+    if out_dtype in (torch.float16, torch.bfloat16):
+        features = features.float()
+    info = torch.finfo(features.dtype)
+    degree = (
+        int(torch.bincount(edge_index[1]).max()) if edge_index.numel() else 0
+    )
     if method == "power":
         if bound is None or not bound > 0:
             raise ValueError(
@@ -161,23 +201,38 @@ def approx_max_aggregate(
                 f"{sharpness}"
             )
         shift = float(bound)
+        # (h + C)**p reaches (2C)**p: past the dtype's largest number (a sum
+        # of `degree` of them) or below its smallest normal one, the powers
+        # are taken of (h + C) / S with S = 2**ceil(log2(2C)) (values in
+        # [0, 1]) and S multiplies the p-th root back. Otherwise the same
+        # function is evaluated as written, unchanged.
+        top = sharpness * math.log2(2 * shift)
+        if (
+            top + math.log2(degree + 1) > math.log2(info.max) - 1
+            or top < math.log2(info.tiny) + 30
+        ):
+            span = 2.0 ** math.ceil(math.log2(2 * shift))
+        else:
+            span = 1.0
 
         def encode(x: torch.Tensor) -> torch.Tensor:
-            return x.clamp(min=0) ** sharpness  # x >= 0 up to round-off
+            # x >= 0 up to round-off
+            return (x.clamp(min=0) / span) ** sharpness
 
         def decode(s: torch.Tensor) -> torch.Tensor:
             # s**(1/p) has an infinite slope at s = 0; take the subgradient 0
             # there.
             positive = s > 0
-            return torch.where(
-                positive, torch.where(positive, s, 1.0) ** (1 / sharpness), 0.0
-            )
+            root = torch.where(positive, s, 1.0) ** (1 / sharpness)
+            return torch.where(positive, root * span, 0.0)
     else:
-        if sharpness * largest > np.log(torch.finfo(features.dtype).max) - 10:
+        # exp(t h) must fit, and so must a sum of `degree` of them
+        headroom = math.log(info.max) - max(10.0, math.log(degree + 1) + 1)
+        if sharpness * largest > headroom:
             raise ValueError(
                 f"sharpness {sharpness} is too large for |h| up to "
-                f"{largest:.4g}: exp(sharpness * h) would overflow "
-                f"{features.dtype}"
+                f"{largest:.4g} and {degree} neighbours: exp(sharpness * h) "
+                f"or its sum would overflow {features.dtype}"
             )
         shift = 0.0
 
@@ -195,7 +250,7 @@ def approx_max_aggregate(
         safe = torch.where(nonempty, total[:, :-1], 1.0)
         return torch.where(nonempty, decode(safe) - shift, 0.0)
 
-    return generic_aggregate(edge_index, features, f, g)
+    return generic_aggregate(edge_index, features, f, g).to(out_dtype)
 
 
 def approx_max_error_bound(

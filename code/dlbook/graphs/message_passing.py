@@ -45,10 +45,56 @@ def sum_aggregate(
 
     One message per edge, so the work is proportional to ``E * d``: the
     quantity that sets the cost of a message-passing layer.
+
+    float16/bfloat16 features are summed in float32 and the sums cast back
+    (a partial sum may pass 65504 where the total does not); a sum that
+    overflows its dtype with finite features is redone in float64.
     """
     _check_edges(edge_index, features)
-    out = torch.zeros_like(features)
-    return out.index_add_(0, edge_index[1], features[edge_index[0]])
+
+    def total(h: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(h)
+        return out.index_add_(0, edge_index[1], h[edge_index[0]])
+
+    return _widened(total, features)
+
+
+def _widened(
+    reduce: Callable[[torch.Tensor], torch.Tensor],
+    features: torch.Tensor,
+    *,
+    cast_back: bool = True,
+) -> torch.Tensor:
+    """``reduce(features)`` accumulated in float32 for half precision, and
+    in float64 where that overflows with finite features (a sum near the
+    dtype's largest number), cast back to ``features.dtype`` (or left in
+    the wide dtype with ``cast_back=False``)."""
+    dtype = features.dtype
+    if not dtype.is_floating_point:
+        return reduce(features)
+    wide = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    out = reduce(features.to(wide))
+    if dtype != torch.float64 and not bool(
+        torch.isfinite(out.detach()).all()
+    ):
+        if bool(torch.isfinite(features.detach()).all()):
+            out = reduce(features.to(torch.float64))
+    return out.to(dtype) if cast_back else out
+
+
+def _wide_sum_aggregate(
+    edge_index: torch.Tensor, features: torch.Tensor
+) -> torch.Tensor:
+    """:func:`sum_aggregate` left in float32 (half features) or float64
+    (where the sums overflow), for a decoder that brings them back in range
+    (a mean, a root, a logarithm)."""
+    _check_edges(edge_index, features)
+
+    def total(h: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(h)
+        return out.index_add_(0, edge_index[1], h[edge_index[0]])
+
+    return _widened(total, features, cast_back=False)
 
 
 class DirectedMessagePassing(torch.nn.Module):

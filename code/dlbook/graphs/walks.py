@@ -52,19 +52,27 @@ def count_walks(adjacency: Array, k: int) -> Array:
     """
     values = _check_adjacency(adjacency)
     k = _check_length(k)
-    # Every count is at most (max out-degree)**k, so this decides int64 safety.
-    max_degree = int(values.sum(axis=1).max(initial=0))
-    fits = max_degree <= 1 or k * np.log2(max_degree) < 62
-    if fits:
+    if _counts_fit_int64(values, k):
         result = np.linalg.matrix_power(values, k)
     elif isinstance(adjacency, torch.Tensor):
-        raise OverflowError(
-            f"walk counts of length {k} can exceed int64 here; pass a NumPy "
-            "array for exact big integers"
-        )
+        raise _count_overflow(k)
     else:
         result = np.linalg.matrix_power(values.astype(object), k)
     return _like(result, adjacency)  # type: ignore[return-value]
+
+
+def _counts_fit_int64(values: np.ndarray, k: int) -> bool:
+    """Every walk count (and every count on the way) is at most
+    ``(max degree)**k``: below 2**62 it fits int64."""
+    max_degree = int(values.sum(axis=1).max(initial=0))
+    return max_degree <= 1 or k * np.log2(max_degree) < 62
+
+
+def _count_overflow(k: int) -> OverflowError:
+    return OverflowError(
+        f"walk counts of length k={k} can exceed int64 here; pass a NumPy "
+        "array for exact big integers"
+    )
 
 
 def walk_exists(adjacency: Array, k: int) -> Array:
@@ -168,11 +176,19 @@ def linear_gnn(
     Row ``j`` of the result is the output of node ``j`` at layer ``k``; its
     entry
     ``i`` is the number of length-``k`` walks from ``i`` to ``j`` (``"sum"``) or
-    whether one exists (``"max"``).
+    whether one exists (``"max"``). Counts beyond int64 are handled as in
+    :func:`count_walks` (Python integers for NumPy, ``OverflowError`` for
+    torch), never wrapped around.
     """
     values = _check_adjacency(adjacency)
     k = _check_length(k)
     h: np.ndarray = np.eye(values.shape[0], dtype=np.int64)
+    if aggregation == "sum" and not _counts_fit_int64(values, k):
+        # the counts of count_walks: exact Python integers (NumPy) or refused
+        # (torch), never int64 wrapped around
+        if isinstance(adjacency, torch.Tensor):
+            raise _count_overflow(k)
+        h = h.astype(object)
     for _ in range(k):
         h = propagate(values, h, aggregation)
     return _like(h, adjacency)  # type: ignore[return-value]
