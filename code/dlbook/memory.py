@@ -1,7 +1,7 @@
 """Memory of a training step: an analytic model, and its measurement.
 
 The model (EECS 182, Fall 2025, HW 6 P1 and Spring 2023, HW 5 P5) adds the
-bytes of what a training step keeps alive: parameters ``P``, buffers ``B``
+bytes of what a training step keeps alive: parameters ``P``, buffers ``R``
 (BatchNorm's statistics, positional tables), gradients ``G``, optimizer
 state ``S`` (from what each optimizer stores per parameter), the input
 batch, and the activations autograd saves for the backward pass, counted by
@@ -104,7 +104,8 @@ def _storage(t: torch.Tensor) -> tuple[tuple, int]:
     its device and the address of its first byte (two storage objects over
     one allocation, as ``torch.from_numpy`` twice on one array makes, are
     one); a ``meta`` storage, which has no address, by its identity. A
-    tensor without a storage (sparse layouts) counts its own elements."""
+    tensor without a readable storage (sparse layouts) counts its elements
+    as if dense, by itself."""
     try:
         storage = t.untyped_storage()
     except (NotImplementedError, RuntimeError, TypeError):
@@ -633,7 +634,7 @@ class MemoryEstimate:
 
     Each figure counts each storage once: ``parameters`` (``P``) the
     storages of the parameters (:func:`parameter_bytes`), ``buffers``
-    (``B``) those of the buffers not already counted
+    (``R``) those of the buffers not already counted
     (:func:`buffer_bytes`), ``inputs`` the input's storage (0 if a
     parameter or buffer holds it), ``activations`` the saved storages of
     :class:`SavedActivations`; ``gradients`` (``G``) one tensor per
@@ -641,9 +642,9 @@ class MemoryEstimate:
     ``optimizer_state`` (``S``) the state of those same parameters
     (:func:`optimizer_state_bytes`).
 
-    ``backward_peak = P + B + S + inputs + backward_live`` (see
+    ``backward_peak = P + R + S + inputs + backward_live`` (see
     :class:`SavedActivations`) ``+ cublas_workspace + cudnn_workspace``;
-    ``step_peak = P + B + G + S + inputs + step temporaries +
+    ``step_peak = P + R + G + S + inputs + step temporaries +
     cublas_workspace``. The cuBLAS workspaces (bytes) are allocated once
     and stay, so they add to both moments; the cuDNN workspace (bytes)
     exists only inside a convolution, so it adds to the backward pass
