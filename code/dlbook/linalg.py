@@ -297,7 +297,9 @@ def svd_orthogonalize(g: torch.Tensor) -> torch.Tensor:
     Directions whose singular value is at most ``max(m, n) * eps * s_max``
     (numerically zero) are dropped, as the Newton–Schulz iteration drops
     them; so a rank-``r`` input gives a matrix with ``r`` unit singular
-    values, and a zero matrix gives zeros. Computed in float32 at least.
+    values, and a zero matrix gives zeros. Computed in float32 at least,
+    after scaling each matrix by a power of two to a largest entry in
+    ``[0.5, 1)`` (exact, and the answer does not depend on the scale).
 
     Args:
         g: ``[..., m, n]`` real floating tensor.
@@ -312,8 +314,12 @@ def svd_orthogonalize(g: torch.Tensor) -> torch.Tensor:
     _check_matrix(g, "g", batched=True)
     if g.numel() == 0:
         return torch.zeros_like(g)
-    work = g if g.dtype in (torch.float32, torch.float64) else g.float()
-    u, s, vh = torch.linalg.svd(work, full_matrices=False)
-    tol = max(g.shape[-2:]) * torch.finfo(work.dtype).eps
+    work = g.dtype if g.dtype in (torch.float32, torch.float64) else None
+    # U V^T ignores g's scale: a power of two brings each matrix's largest
+    # entry into [0.5, 1) first (exact), so entries near the dtype's largest
+    # or smallest numbers are decomposed like any others
+    work_g, _ = _power_of_two_scaled(g, work or torch.float32)
+    u, s, vh = torch.linalg.svd(work_g, full_matrices=False)
+    tol = max(g.shape[-2:]) * torch.finfo(work_g.dtype).eps
     keep = s > tol * s[..., :1]
     return ((u * keep.unsqueeze(-2)) @ vh).to(g.dtype)
