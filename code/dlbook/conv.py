@@ -199,7 +199,12 @@ def _promote(x: Array, w: Array) -> tuple[Array, Array, Any, int]:
             return x.astype(np.int64), w.astype(np.int64), dtype, 0
         compute = np.dtype(np.float32) if dtype == np.float16 else dtype
         x, w = x.astype(compute), w.astype(compute)
-    wide = x.dtype in (torch.float64, torch.complex128, np.float64, np.complex128)
+    wide = x.dtype in (
+        torch.float64,
+        torch.complex128,
+        np.float64,
+        np.complex128,
+    )
     limit = 1021 if wide else 125  # 2**-e stays a normal number
     ex, ew = _exponent(x, limit), _exponent(w, limit)
     return _ldexp(x, -ex), _ldexp(w, -ew), dtype, ex + ew
@@ -207,6 +212,7 @@ def _promote(x: Array, w: Array) -> tuple[Array, Array, Any, int]:
 
 def _check_int64_bound(x: Any, w: Any) -> None:
     """Refuse integer inputs whose sums of products could overflow int64."""
+
     def largest(a: Any) -> int:  # Python ints: abs(int8 -128) wraps
         return max(abs(int(a.min())), abs(int(a.max())))
 
@@ -935,6 +941,20 @@ class MaxPool2dFunction(torch.autograd.Function):
         return _scatter_windows(routed, shape, k, s), None, None
 
 
+def _window_mean(windows: torch.Tensor) -> torch.Tensor:
+    """Mean over axis -3; where a window's sum overflows while its mean fits
+    (finite entries near the dtype's largest number), in float64 (float64
+    entries: divided before they are summed)."""
+    mean = windows.mean(dim=-3)
+    if bool(torch.isfinite(mean).all()) or not bool(
+        torch.isfinite(windows).all()
+    ):
+        return mean
+    if windows.dtype == torch.float64:
+        return (windows / windows.shape[-3]).sum(dim=-3)
+    return windows.double().mean(dim=-3).to(windows.dtype)
+
+
 class AvgPool2dFunction(torch.autograd.Function):
     """Average pooling over ``k x k`` windows with stride ``s`` and a
     hand-written backward: each output's gradient is shared equally,
@@ -947,16 +967,7 @@ class AvgPool2dFunction(torch.autograd.Function):
         ctx: Any, x: torch.Tensor, kernel_size: int, stride: int
     ) -> torch.Tensor:
         ctx.geometry = (x.shape, kernel_size, stride)
-        windows = _windows(x, kernel_size, stride)
-        mean = windows.mean(dim=-3)
-        if torch.isfinite(mean).all() or not torch.isfinite(x).all():
-            return mean
-        # the window's sum overflowed while its mean fits (bfloat16 or
-        # float32 near their largest number): sum in float64, or divide
-        # before summing in float64
-        if x.dtype == torch.float64:
-            return (windows / kernel_size**2).sum(dim=-3)
-        return windows.double().mean(dim=-3).to(x.dtype)
+        return _window_mean(_windows(x, kernel_size, stride))
 
     @staticmethod
     def backward(  # type: ignore[override]

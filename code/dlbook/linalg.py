@@ -197,12 +197,14 @@ def newton_schulz(
     x, scale = _power_of_two_scaled(x, dtype or g.dtype)
     norm = torch.linalg.matrix_norm(x, keepdim=True)
     floor = eps * scale  # eps bounds the norm of g, not of the scaled copy
-    if bool((norm >= floor).all()):
-        x = x / (norm / frobenius_norm)
-    else:  # a zero (or below eps) matrix: divide by eps, in float32 at least
-        wide = floor.dtype
-        divisor = torch.maximum(norm.to(wide), floor)
-        x = (x.to(wide) * (frobenius_norm / divisor)).to(x.dtype)
+    # a zero (or below eps) matrix is divided by eps, in float32 at least;
+    # both forms are computed and one picked per matrix, with no host sync
+    below = (x.to(floor.dtype) * frobenius_norm) / torch.maximum(
+        norm.to(floor.dtype), floor
+    )
+    x = torch.where(
+        norm >= floor, x / (norm / frobenius_norm), below.to(x.dtype)
+    )
     for _ in range(steps):
         if b == 0.0 and c == 0.0:  # X <- a X: no product at all
             x = x * a

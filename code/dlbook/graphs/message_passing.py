@@ -74,11 +74,11 @@ def _widened(
         return reduce(features)
     wide = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     out = reduce(features.to(wide))
-    if dtype != torch.float64 and not bool(
+    overflowed = dtype != torch.float64 and not bool(
         torch.isfinite(out.detach()).all()
-    ):
-        if bool(torch.isfinite(features.detach()).all()):
-            out = reduce(features.to(torch.float64))
+    )
+    if overflowed and bool(torch.isfinite(features.detach()).all()):
+        out = reduce(features.to(torch.float64))
     return out.to(dtype) if cast_back else out
 
 
