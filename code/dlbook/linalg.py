@@ -196,15 +196,11 @@ def newton_schulz(
     # float16's smallest number) no longer overflows or underflows.
     x, scale = _power_of_two_scaled(x, dtype or g.dtype)
     norm = torch.linalg.matrix_norm(x, keepdim=True)
-    floor = eps * scale  # eps bounds the norm of g, not of the scaled copy
-    # a zero (or below eps) matrix is divided by eps, in float32 at least;
-    # both forms are computed and one picked per matrix, with no host sync
-    below = (x.to(floor.dtype) * frobenius_norm) / torch.maximum(
-        norm.to(floor.dtype), floor
-    )
-    x = torch.where(
-        norm >= floor, x / (norm / frobenius_norm), below.to(x.dtype)
-    )
+    # eps bounds the norm of g, not of the scaled copy; in float16 a floor
+    # beyond 65504 (g far below eps) is inf and gives zeros, as the cast of
+    # such a g did
+    floor = (eps * scale).to(norm.dtype)
+    x = x / (torch.maximum(norm, floor) / frobenius_norm)
     for _ in range(steps):
         if b == 0.0 and c == 0.0:  # X <- a X: no product at all
             x = x * a
