@@ -157,6 +157,15 @@ def newton_schulz(
     runs on the wide orientation (a tall ``g`` is transposed), so the Gram
     matrix ``X X^T`` is ``min(m, n)`` square.
 
+    The result does not depend on ``g``'s scale (``g`` and ``2**k g`` give
+    the same bits while ``||g||_F >= eps``): ``g`` is first multiplied by
+    the power of two that brings its largest entry into ``[0.5, 1)``, in
+    float32 (float64 for float64 ``g``), and only then cast to ``dtype``
+    and normalized. That product is exact, so where casting first stayed in
+    range nothing changes; where it did not (a loss-scaled gradient whose
+    Frobenius norm passes float16's 65504, entries whose squares underflow
+    float16) the iteration still runs on the right matrix.
+
     A step costs three matrix products (``X X^T``, its square, and the
     product with ``X``), or two when ``c = 0`` (the cubic), since the
     square is then skipped; with ``b = c = 0`` a step is a scaling. The
@@ -174,7 +183,8 @@ def newton_schulz(
         coefficients: ``(a, b, c)``.
         frobenius_norm: target Frobenius norm of the scaled input (> 0).
         eps: lower bound on the norm that ``g`` is divided by, so a zero
-            matrix gives zeros rather than NaN.
+            matrix gives zeros rather than NaN (a matrix of norm below
+            ``eps`` is divided by ``eps``).
         dtype: precision of the iteration (default ``g.dtype``); the result
             is returned in ``g.dtype``.
 
