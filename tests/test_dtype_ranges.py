@@ -379,3 +379,20 @@ def test_svd_polar_factor_ignores_a_power_of_two_scale(k, dtype, seed):
         torch.testing.assert_close(ours.double(), exact, atol=5e-3, rtol=0)
     else:
         assert torch.equal(ours, svd_orthogonalize(g))
+
+
+def test_integer_neighbourhood_sums_do_not_wrap():
+    """int8 neighbours 100, 100, 101: the mean (100) fits int8, the sum
+    (301) does not; scatter_aggregate's mean was 15, sum_aggregate 45."""
+    from dlbook.graphs import mean_aggregate_generic, scatter_aggregate, sum_aggregate
+
+    edges = _star(4)
+    h = torch.tensor([[0], [100], [100], [101]], dtype=torch.int8)
+    mean = scatter_aggregate(edges, h, "mean")
+    assert mean.dtype == torch.int8 and int(mean[0, 0]) == 100
+    assert float(mean_aggregate_generic(edges, h)[0, 0]) == pytest.approx(301 / 3)
+    with pytest.raises(ValueError, match="overflows torch.int8"):
+        sum_aggregate(edges, h)
+    assert int(sum_aggregate(edges, h.long())[0, 0]) == 301
+    with pytest.raises(ValueError, match="int64"):
+        sum_aggregate(edges, torch.full((4, 1), 2**62))

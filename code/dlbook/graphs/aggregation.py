@@ -58,7 +58,7 @@ def scatter_aggregate(
             0, index, h[edge_index[0]], reduce=reduce, include_self=False
         )
 
-    return _widened(scatter, features)
+    return _widened(scatter, features, edge_index)
 
 
 def generic_aggregate(
@@ -95,8 +95,8 @@ def generic_aggregate(
     total = _wide_sum_aggregate(edge_index, encoded)
     widened = features.dtype != out_dtype or total.dtype != encoded.dtype
     out = f(total)
-    if widened and out.is_floating_point():  # back to the features' dtype
-        out = out.to(out_dtype)
+    if widened and out.is_floating_point() and out_dtype.is_floating_point:
+        out = out.to(out_dtype)  # back to the features' dtype
     return out
 
 

@@ -48,7 +48,9 @@ def sum_aggregate(
 
     float16/bfloat16 features are summed in float32 and the sums cast back
     (a partial sum may pass 65504 where the total does not); a sum that
-    overflows its dtype with finite features is redone in float64.
+    overflows its dtype with finite features is redone in float64. Integer
+    features are summed in int64; a sum beyond their dtype raises
+    ``ValueError`` (it used to wrap around).
     """
     _check_edges(edge_index, features)
 
@@ -56,22 +58,28 @@ def sum_aggregate(
         out = torch.zeros_like(h)
         return out.index_add_(0, edge_index[1], h[edge_index[0]])
 
-    return _widened(total, features)
+    return _widened(total, features, edge_index)
 
 
 def _widened(
     reduce: Callable[[torch.Tensor], torch.Tensor],
     features: torch.Tensor,
+    edge_index: torch.Tensor,
     *,
     cast_back: bool = True,
 ) -> torch.Tensor:
     """``reduce(features)`` accumulated in float32 for half precision, and
     in float64 where that overflows with finite features (a sum near the
     dtype's largest number), cast back to ``features.dtype`` (or left in
-    the wide dtype with ``cast_back=False``)."""
+    the wide dtype with ``cast_back=False``). Integer features are reduced
+    in int64 (int8 sums wrapped around, and so did the mean behind them);
+    a result beyond the features' integer dtype, or sums that could pass
+    int64, raise ``ValueError``."""
     dtype = features.dtype
-    if not dtype.is_floating_point:
+    if dtype.is_complex or dtype == torch.bool:
         return reduce(features)
+    if not dtype.is_floating_point:
+        return _reduced_in_int64(reduce, features, edge_index, cast_back)
     wide = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     out = reduce(features.to(wide))
     overflowed = dtype != torch.float64 and not bool(
@@ -80,6 +88,35 @@ def _widened(
     if overflowed and bool(torch.isfinite(features.detach()).all()):
         out = reduce(features.to(torch.float64))
     return out.to(dtype) if cast_back else out
+
+
+def _reduced_in_int64(
+    reduce: Callable[[torch.Tensor], torch.Tensor],
+    features: torch.Tensor,
+    edge_index: torch.Tensor,
+    cast_back: bool,
+) -> torch.Tensor:
+    dtype = features.dtype
+    if features.numel() == 0 or edge_index.numel() == 0:
+        return reduce(features)
+    degree = int(torch.bincount(edge_index[1]).max())
+    largest = max(abs(int(features.min())), abs(int(features.max())))
+    if largest * degree > torch.iinfo(torch.int64).max:
+        raise ValueError(
+            f"features ({dtype}) up to {largest} summed over {degree} "
+            "neighbours can pass int64; pass float64 features"
+        )
+    out = reduce(features.to(torch.int64))
+    if not cast_back or dtype == torch.int64:
+        return out
+    info = torch.iinfo(dtype)
+    low, high = int(out.min()), int(out.max())
+    if low < info.min or high > info.max:
+        raise ValueError(
+            f"a neighbourhood sum of the features overflows {dtype} (values "
+            f"from {low} to {high}); pass wider features"
+        )
+    return out.to(dtype)
 
 
 def _wide_sum_aggregate(
@@ -94,7 +131,7 @@ def _wide_sum_aggregate(
         out = torch.zeros_like(h)
         return out.index_add_(0, edge_index[1], h[edge_index[0]])
 
-    return _widened(total, features, cast_back=False)
+    return _widened(total, features, edge_index, cast_back=False)
 
 
 class DirectedMessagePassing(torch.nn.Module):
