@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from dlbook import conv
@@ -396,3 +396,48 @@ def test_integer_neighbourhood_sums_do_not_wrap():
     assert int(sum_aggregate(edges, h.long())[0, 0]) == 301
     with pytest.raises(ValueError, match="int64"):
         sum_aggregate(edges, torch.full((4, 1), 2**62))
+
+
+# --- optimizers and the edge measures (the lead's files) ---------------------
+
+
+def test_spectral_sgd_steps_a_float16_gradient_whose_norm_overflows():
+    """A float16 gradient times 1e4: its spectral norm (about 4e4 x the
+    matrix's) left float16 when cast back, so the step was grad / inf = 0."""
+    from dlbook.optim import spectral_sgd
+
+    for dtype in LOW:
+        w = torch.zeros(8, 4, dtype=dtype)
+        grad = (gaussian(8, 4) * 1e4).to(dtype)
+        spectral_sgd([w], [grad], lr=1.0, num_layers=1)
+        moved = float(torch.linalg.matrix_norm(w.float(), ord=2))
+        assert moved == pytest.approx(math.sqrt(8 / 4), rel=1e-2), dtype
+
+
+@given(k=st.integers(-60, 60), dtype=st.sampled_from(LOW), seed=st.integers(0, 50))
+@settings(max_examples=40, deadline=None)
+def test_spectral_sgd_step_ignores_a_power_of_two_scale(k, dtype, seed):
+    from dlbook.optim import spectral_sgd
+
+    grad = gaussian(6, 5, seed=seed).to(dtype)
+    # only where the scaled gradient holds the same bits (no entry lost to
+    # the subnormal range or overflow): then the step must not change at all
+    assume(torch.equal(grad * 2.0**k / 2.0**k, grad))
+    steps = []
+    for scale in (1.0, 2.0**k):
+        w = torch.zeros(6, 5, dtype=dtype)
+        spectral_sgd([w], [grad * scale], lr=0.5, num_layers=2)
+        steps.append(w)
+    assert torch.equal(steps[0], steps[1])
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-24, 1e-40])
+def test_edge_similarity_of_huge_and_tiny_kernels(scale):
+    """float32 norms of kernels x1e20 overflowed (cosines 0) and of x1e-24
+    underflowed ("cosines" of 2e6); a cosine ignores the kernel's scale."""
+    from dlbook.edges import edge_similarity
+
+    kernels = gaussian(3, 1, 7, 7, seed=2)
+    ours = edge_similarity(kernels * scale)
+    torch.testing.assert_close(ours, edge_similarity(kernels), atol=1e-6, rtol=1e-5)
+    assert float(ours.max()) <= 1.0

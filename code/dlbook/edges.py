@@ -446,7 +446,7 @@ def edge_similarity(kernels: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: ``kernels`` has the wrong shape or an even kernel size.
     """
-    w = kernels.detach().cpu().float()
+    w = kernels.detach().cpu().double()
     if w.ndim == 4 and w.shape[1] == 1:
         w = w[:, 0]
     if w.ndim != 3 or w.shape[1] != w.shape[2]:
@@ -454,11 +454,16 @@ def edge_similarity(kernels: torch.Tensor) -> torch.Tensor:
             "kernels must be [c, 1, k, k] or [c, k, k], got shape "
             f"{tuple(kernels.shape)}"
         )
-    detectors = edge_detector_kernels(w.shape[-1])[:, 0].flatten(1)
+    detectors = edge_detector_kernels(w.shape[-1])[:, 0].flatten(1).double()
     detectors = detectors / detectors.norm(dim=1, keepdim=True)
+    # in float64, each kernel divided by its largest entry first: the norm of
+    # a kernel of any finite scale neither overflows nor underflows
     flat = w.flatten(1)
+    peak = flat.abs().amax(dim=1, keepdim=True)
+    flat = flat / torch.where(peak > 0, peak, 1.0)
     norms = flat.norm(dim=1, keepdim=True)
-    return (flat @ detectors.T).abs() / norms.clamp_min(1e-30)
+    cosine = (flat @ detectors.T).abs() / torch.where(norms > 0, norms, 1.0)
+    return cosine.float()
 
 
 def show_filters(

@@ -402,9 +402,16 @@ def spectral_sgd(
     for param, grad in zip(params, grads):
         d_out, d_in = param.shape
         scale = lr / num_layers * math.sqrt(d_out / d_in)
-        norm = torch.linalg.matrix_norm(grad.float(), ord=2)
-        if norm > 0:
-            param.add_(grad / norm.to(grad.dtype), alpha=-scale)
+        # in float32 (float64 for float64), scaled by a power of two near
+        # its largest entry first, so that the norm of a half-precision or
+        # loss-scaled gradient neither overflows nor underflows; the power of
+        # two keeps the quotient exact
+        work = grad.double() if grad.dtype == torch.float64 else grad.float()
+        peak = work.abs().amax()
+        if peak > 0:
+            unit = work / torch.exp2(torch.floor(torch.log2(peak)))
+            norm = torch.linalg.matrix_norm(unit, ord=2)
+            param.add_((unit / norm).to(param.dtype), alpha=-scale)
 
 
 class SpectralSGD(torch.optim.Optimizer):
