@@ -304,6 +304,17 @@ def test_label_marker_rejects_bad_input():
         reg.add_label_marker(torch.zeros(1, 1, 8, 8), torch.tensor([10]))
 
 
+def test_training_with_the_marker_refuses_empty_data_and_bad_lr_at_the_call():
+    # an empty set used to train "an epoch" and divide by zero
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with pytest.raises(ValueError, match="images is empty"):
+        reg.train_with_marker(model, torch.zeros(0, 1, 8, 8),
+                              torch.zeros(0, dtype=torch.long), epochs=1)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        reg.train_with_marker(model, torch.zeros(2, 1, 8, 8),
+                              torch.zeros(2, dtype=torch.long), lr=0.0)
+
+
 def test_torch_input_accepted():
     w = reg.dropout_minimizer(torch.tensor([[10.0, 1.0]]), torch.tensor([11.0]), 0.5, "drop")
     np.testing.assert_allclose(w, [11 / 30, 11 / 3])

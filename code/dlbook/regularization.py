@@ -596,11 +596,20 @@ def train_with_marker(
     Every training image gets :func:`add_label_marker` with its true label, so
     the marker predicts the label perfectly during training. Returns the mean
     training loss of every epoch.
+
+    Raises:
+        ValueError: no images, ``epochs`` or ``batch_size`` not a positive
+            integer, ``lr`` not positive, or what :func:`add_label_marker`
+            refuses.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         positive_int(value, name)
-    generator = torch.Generator().manual_seed(seed)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
     marked = add_label_marker(images, labels, num_classes).to(device)
+    if len(marked) == 0:
+        raise ValueError("images is empty: nothing to train on")
+    generator = torch.Generator().manual_seed(seed)
     labels = labels.to(device)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
