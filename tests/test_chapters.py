@@ -1,7 +1,11 @@
-"""Checks of the chapter sources that need no build: exercise numbering and the
-width of the code a page shows (code cells and the package code it includes)."""
+"""Checks of the chapter sources that need no build: exercise numbering, the
+width of the code a page shows (code cells and the package code it includes),
+the chapter list (book/chapters.yml) against _toc.yml, the part indexes and
+each chapter's source line, what a chapter still lacks in the six places a
+chapter touches, and what the intro says the build re-executes."""
 
 import ast
+import importlib.util
 import pathlib
 import re
 import shutil
@@ -344,3 +348,22 @@ def test_chapter_lacks_names_an_untested_module(tmp_path):
             test.unlink()
     assert chapter_lacks(chapter, tmp_path) == [
         "a test in tests/ that imports dlbook.plotting"]
+
+
+def test_the_intro_says_what_the_build_executes():
+    """book/intro.md: every chapter imports dlbook.runtime, and the attention
+    module is imported by the three attention chapters only (the dependency
+    key of .ci/execute.py decides what is re-executed)."""
+    spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
+    execute = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(execute)
+    chapters = execute.toc_chapters(ROOT)
+    users = lambda module: sorted(
+        c.relative_to(ROOT / "book").with_suffix("").as_posix() for c in chapters
+        if ROOT / "code" / "dlbook" / module in execute.dependency_files(c, ROOT))
+    intro = " ".join((ROOT / "book" / "intro.md").read_text().split())
+    assert "Every chapter imports `dlbook.runtime`" in intro
+    assert len(users("runtime.py")) == len(chapters)
+    assert "`dlbook/attention.py` runs the three chapters on attention only" in intro
+    assert users("attention.py") == ["attention/argmax-attention", "attention/attention-scaling",
+                                     "attention/linear-attention"]
