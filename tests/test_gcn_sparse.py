@@ -92,7 +92,7 @@ def test_sparse_gcn_layer_matches_gcnconv_outputs_and_gradients(layout, d_in, d_
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("activation", ["tanh", "identity"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "identity"])
 @pytest.mark.parametrize("d_in, d_out", [(5, 3), (3, 5)])
 def test_sparse_gcn_gradients_equal_dense_ones(layout, activation, d_in, d_out):
     """dX and dW equal the dense layer's; dÂ equals the dense dÂ on Â's stored entries."""

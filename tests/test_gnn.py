@@ -41,7 +41,7 @@ def test_gcn_layer_equals_pytorch_geometric_gcnconv(seed):
     torch.testing.assert_close(graphs.gcn_layer(a_hat, x, w), torch.tanh(reference), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("activation", ["tanh", "identity"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "identity"])
 def test_gcn_backward_passes_gradcheck(activation):
     _, a_hat, x, w = _random_problem()
     inputs = tuple(t.clone().requires_grad_() for t in (a_hat, x, w))
@@ -78,7 +78,11 @@ def test_gcn_rejects_bad_arguments():
     with pytest.raises(TypeError, match="floating-point"):
         graphs.gcn_layer(a_hat, x.long(), w)
     with pytest.raises(TypeError, match="floating-point"):
-        graphs.gcn_layer(a_hat.numpy(), x, w)
+        graphs.gcn_layer(a_hat.numpy().astype(int), x, w)
+    # a float NumPy Â (what normalized_adjacency returns for NumPy or
+    # networkx input) is taken in the features' dtype
+    torch.testing.assert_close(graphs.gcn_layer(a_hat.numpy(), x, w),
+                               graphs.gcn_layer(a_hat, x, w))
     with pytest.raises(TypeError, match="share a dtype"):
         graphs.gcn_layer(a_hat.float(), x, w)
     with pytest.raises(ValueError, match="a_hat must be"):
@@ -88,11 +92,11 @@ def test_gcn_rejects_bad_arguments():
     with pytest.raises(ValueError, match="matrix"):
         graphs.gcn_layer(a_hat, x[0], w)
     with pytest.raises(ValueError, match="activation"):
-        graphs.gcn_layer(a_hat, x, w, "relu")
+        graphs.gcn_layer(a_hat, x, w, "gelu")
     with pytest.raises(ValueError, match="d_in"):
         graphs.GCNLayer(0, 3)
     with pytest.raises(ValueError, match="activation"):
-        graphs.GCNLayer(2, 3, "relu")
+        graphs.GCNLayer(2, 3, "gelu")
     with pytest.raises(ValueError, match="hidden"):
         graphs.GCNClassifier(4, ())
     with pytest.raises(ValueError, match="num_classes"):

@@ -163,3 +163,66 @@ def test_multigraph_refinement_counts_repeated_edges():
     assert graphs.refinement_equivalent(nx.Graph(simple), simple)
     with pytest.raises(TypeError, match="got DiGraph"):
         graphs.color_refinement(nx.DiGraph([(0, 1)]))
+
+
+# --- from a networkx graph to a GCN layer, as a user writes it ---------------
+
+
+def test_from_a_networkx_graph_to_a_gcn_layer_as_a_user_writes_it():
+    # the path: karate club (its edges carry weights) -> Â -> layer,
+    # with float32 features; it took four fixes before
+    pyg = pytest.importorskip("torch_geometric.nn")
+    graph = nx.karate_club_graph()
+    a_hat = graphs.normalized_adjacency(graph)
+    features = torch.eye(graph.number_of_nodes())
+    weight = torch.randn(4, graph.number_of_nodes())
+    out = graphs.gcn_layer(a_hat, features, weight, activation="relu")
+    assert out.dtype == torch.float32 and out.shape == (34, 4)
+
+    conv = pyg.GCNConv(34, 4, bias=False)
+    with torch.no_grad():
+        conv.lin.weight.copy_(weight)
+    edges = torch.tensor(list(graph.edges)).T
+    edge_index = torch.cat([edges, edges.flip(0)], dim=1)  # both directions
+    torch.testing.assert_close(out, torch.relu(conv(features, edge_index)))
+
+
+def test_a_networkx_graph_gives_its_binary_adjacency_in_node_order():
+    graph = nx.Graph()
+    graph.add_edge("b", "a", weight=5.0)
+    graph.add_edge("a", "c", weight=0.5)
+    ours = graphs.normalized_adjacency(graph)
+    matrix = nx.to_numpy_array(graph, weight=None)  # nodes in list(graph) order
+    np.testing.assert_allclose(ours, graphs.normalized_adjacency(matrix))
+    assert list(graph) == ["b", "a", "c"]
+
+
+@pytest.mark.parametrize("graph, message", [
+    (nx.DiGraph([(0, 1)]), "symmetric"),
+    (nx.MultiGraph([(0, 1), (0, 1)]), "multigraph"),
+    (nx.Graph([(0, 0), (0, 1)]), "self-loops"),
+])
+def test_networkx_graph_kinds_that_a_gcn_refuses_are_named(graph, message):
+    with pytest.raises(ValueError, match=message):
+        graphs.normalized_adjacency(graph)
+
+
+def test_a_weighted_matrix_is_refused_with_the_way_out():
+    weighted = nx.to_numpy_array(nx.karate_club_graph())  # weights 1..7
+    with pytest.raises(ValueError, match="pass the networkx graph itself"):
+        graphs.normalized_adjacency(weighted)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "identity"])
+def test_the_usual_activations_are_accepted(activation):
+    a_hat = graphs.normalized_adjacency(nx.path_graph(4))
+    out = graphs.gcn_layer(a_hat, torch.randn(4, 3), torch.randn(2, 3), activation)
+    reference = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+                 "identity": lambda z: z}[activation]
+    x = torch.randn(4, 3)
+    w = torch.randn(2, 3)
+    z = torch.as_tensor(a_hat, dtype=torch.float32) @ x @ w.T
+    torch.testing.assert_close(graphs.gcn_layer(a_hat, x, w, activation), reference(z))
+    assert out.shape == (4, 2)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        graphs.gcn_layer(a_hat, x, w, "gelu")

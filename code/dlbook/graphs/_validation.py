@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+import networkx as nx
 import numpy as np
 import torch
 
@@ -16,7 +17,15 @@ _INT64_MAX = np.iinfo(np.int64).max
 
 def _check_adjacency(adjacency: object) -> np.ndarray:
     """Validate a binary square adjacency matrix and return it as int64
-    NumPy."""
+    NumPy. A networkx graph gives its 0/1 adjacency in node order
+    (``list(graph)``): each edge counts 1, whatever its attributes."""
+    if isinstance(adjacency, nx.Graph):
+        if adjacency.is_multigraph():
+            raise ValueError(
+                "adjacency: a networkx multigraph's repeated edges are not a "
+                "0/1 adjacency; nx.Graph(graph) merges them"
+            )
+        adjacency = nx.to_numpy_array(adjacency, weight=None, dtype=np.int64)
     if isinstance(adjacency, torch.Tensor):
         if adjacency.layout != torch.strided:
             raise TypeError(
@@ -33,8 +42,8 @@ def _check_adjacency(adjacency: object) -> np.ndarray:
         values = adjacency
     else:
         raise TypeError(
-            "adjacency must be a numpy.ndarray or torch.Tensor, got "
-            f"{type(adjacency).__name__}"
+            "adjacency must be a networkx graph, numpy.ndarray or "
+            f"torch.Tensor, got {type(adjacency).__name__}"
         )
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ValueError(
@@ -48,7 +57,12 @@ def _check_adjacency(adjacency: object) -> np.ndarray:
             f"adjacency must hold numbers, got dtype {values.dtype}"
         )
     if not np.isin(values, (0, 1)).all():
-        raise ValueError("adjacency must be binary: every entry 0 or 1")
+        odd = values[~np.isin(values, (0, 1))].flat[0]
+        raise ValueError(
+            f"adjacency must be binary: every entry 0 or 1, got {odd}. For a "
+            "weighted graph pass the networkx graph itself (each edge counts "
+            "1) or (adjacency != 0) as integers"
+        )
     return values.astype(np.int64)
 
 

@@ -2,10 +2,11 @@
 sparse (the karate-club chapter), its classifier and training loop.
 
 Graph kinds: :func:`normalized_adjacency` takes undirected simple graphs as
-a 0/1 adjacency, dense (NumPy or torch) or sparse (torch COO or CSR), of any
-integer, bool or float dtype; it refuses directed graphs and repeated edges
-with a ``ValueError`` (see its docstring for why). The layer takes any
-propagation matrix ``Â``, dense, COO or CSR.
+a networkx graph or a 0/1 adjacency, dense (NumPy or torch) or sparse (torch
+COO or CSR), of any integer, bool or float dtype; it refuses directed graphs
+and repeated edges with a ``ValueError`` (see its docstring for why). The
+layer takes any propagation matrix ``Â``, dense (NumPy or torch), COO or
+CSR.
 """
 
 from __future__ import annotations
@@ -138,13 +139,16 @@ def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
     ``D`` holds the row sums of the (self-looped) matrix; a node of degree 0
     gets 0 in place of ``0**(-1/2)``, as PyTorch Geometric does.
 
-    Accepted ``adjacency`` ``[n, n]``: a NumPy array (result float64), a dense
-    torch tensor (result in its float dtype, else the default dtype), or a
-    torch sparse COO or CSR tensor. Sparse input is never densified: the
-    result is sparse in the same layout, with ``E + n`` stored entries, so a
-    graph of 10⁵ nodes and 10⁶ edges takes megabytes rather than the 80 GB of
-    a dense float64 matrix. Entries must be 0 or 1 (integer, bool or any
-    float dtype, float16 and bfloat16 included).
+    Accepted ``adjacency``: a networkx ``Graph`` (its 0/1 adjacency in node
+    order ``list(graph)``: each edge counts 1, edge weights are not used, as
+    in Kipf & Welling's GCN; result float64 NumPy), or an ``[n, n]`` NumPy
+    array (result float64), a dense torch tensor (result in its float dtype,
+    else the default dtype), or a torch sparse COO or CSR tensor. Sparse
+    input is never densified: the result is sparse in the same layout, with
+    ``E + n`` stored entries, so a graph of 10⁵ nodes and 10⁶ edges takes
+    megabytes rather than the 80 GB of a dense float64 matrix. Entries must
+    be 0 or 1 (integer, bool or any float dtype, float16 and bfloat16
+    included).
 
     Accepted graphs: undirected (``adjacency`` symmetric), simple (a repeated
     edge would be an entry 2), with or without isolated nodes; then ``Â`` is
@@ -154,11 +158,12 @@ def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
     Geometric's ``GCNConv``.
 
     Raises:
-        TypeError: ``adjacency`` is not an array or tensor, or a sparse layout
-            other than COO and CSR.
+        TypeError: ``adjacency`` is not a graph, array or tensor, or a sparse
+            layout other than COO and CSR.
         ValueError: ``adjacency`` is not square, binary (a repeated edge in a
-            COO tensor counts as a 2) and symmetric, or already has self-loops
-            while ``self_loops=True`` (they would be counted twice).
+            COO tensor counts as a 2; a multigraph is refused) and symmetric
+            (a ``DiGraph``), or already has self-loops while
+            ``self_loops=True`` (they would be counted twice).
     """
     if _is_sparse(adjacency):
         sparse = cast(torch.Tensor, adjacency)
@@ -188,18 +193,39 @@ def normalized_adjacency(adjacency: Array, self_loops: bool = True) -> Array:
     return cast(Array, result)
 
 
-_ACTIVATIONS = ("tanh", "identity")
+_ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
+Activation = Literal["tanh", "relu", "sigmoid", "identity"]
+
+
+def _activation_grad(activation: str, out: torch.Tensor) -> torch.Tensor | None:
+    """``act'(Z)`` written through the output ``Y = act(Z)`` (None: 1)."""
+    if activation == "tanh":
+        return 1 - out * out
+    if activation == "sigmoid":
+        return out * (1 - out)
+    if activation == "relu":
+        return (out > 0).to(out.dtype)
+    return None
+
+
+def _check_activation(activation: object) -> None:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of {_ACTIVATIONS}, got {activation!r} "
+            "(the backward pass is written by hand for these)"
+        )
 
 
 class GCNLayerFunction(torch.autograd.Function):
-    """``Y = act(Â X Wᵀ)`` with ``act`` tanh or the identity, forward and
-    backward by hand.
+    """``Y = act(Â X Wᵀ)`` with ``act`` tanh, ReLU, the sigmoid or the
+    identity, forward and backward by hand.
 
     The product is associated the cheaper way: ``(Â X) Wᵀ`` when
     ``d_out >= d_in``, ``Â (X Wᵀ)`` otherwise (the sparse product then moves
     ``d_out`` columns instead of ``d_in``). With ``Z = Â X Wᵀ`` and
-    ``G = dL/dY``, the backward pass is ``dZ = G * (1 - Y**2)`` (tanh) or
-    ``G`` (identity), then ``dX = Âᵀ dZ W``, ``dW = dZᵀ (Â X)`` and
+    ``G = dL/dY``, the backward pass is ``dZ = G * act'(Z)``, written through
+    the output: ``1 - Y**2`` (tanh), ``Y (1 - Y)`` (sigmoid), ``[Y > 0]``
+    (ReLU) or 1 (identity), then ``dX = Âᵀ dZ W``, ``dW = dZᵀ (Â X)`` and
     ``dÂ = dZ W Xᵀ``; for a sparse ``Â`` the last is evaluated only on Â's
     stored entries (a sparse gradient with Â's pattern). ``Â`` may be dense,
     sparse COO or sparse CSR. Call it through :func:`gcn_layer`, which checks
@@ -212,7 +238,7 @@ class GCNLayerFunction(torch.autograd.Function):
         a_hat: torch.Tensor,
         features: torch.Tensor,  # type: ignore[override]
         weight: torch.Tensor,
-        use_tanh: bool,
+        activation: str,
     ) -> torch.Tensor:
         ctx.project_first = weight.shape[0] < weight.shape[1]
         if ctx.project_first:
@@ -221,16 +247,21 @@ class GCNLayerFunction(torch.autograd.Function):
         else:
             mixed = a_hat @ features  # M = Â X
             out = mixed @ weight.T  # Z = M Wᵀ
-        if use_tanh:
+        if activation == "tanh":
             out = torch.tanh(out)
-        ctx.use_tanh = use_tanh
+        elif activation == "sigmoid":
+            out = torch.sigmoid(out)
+        elif activation == "relu":
+            out = torch.relu(out)
+        ctx.activation = activation
         ctx.save_for_backward(a_hat, features, weight, mixed, out)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         a_hat, features, weight, mixed, out = ctx.saved_tensors
-        grad_z = grad_out * (1 - out * out) if ctx.use_tanh else grad_out
+        slope = _activation_grad(ctx.activation, out)
+        grad_z = grad_out if slope is None else grad_out * slope
         grad_a = None
         if ctx.project_first:  # Z = Â P, P = X Wᵀ
             grad_p = _transpose_times(a_hat, grad_z)  # dP = Âᵀ dZ
@@ -277,10 +308,10 @@ def _outer_on_pattern(
 
 
 def gcn_layer(
-    a_hat: torch.Tensor,
+    a_hat: torch.Tensor | np.ndarray,
     features: torch.Tensor,
     weight: torch.Tensor,
-    activation: Literal["tanh", "identity"] = "tanh",
+    activation: Activation = "tanh",
 ) -> torch.Tensor:
     """One graph-convolution layer ``act(Â X Wᵀ)`` (Kipf & Welling) with a
     hand-written backward.
@@ -288,16 +319,29 @@ def gcn_layer(
     ``a_hat`` is the ``[n, n]`` propagation matrix (e.g.
     :func:`normalized_adjacency`), dense or sparse (COO or CSR; kept sparse in
     both passes, so the cost is
-    ``O(E d + n d_in d_out)``), ``features`` the dense ``[n, d_in]`` node
-    features, ``weight`` the ``[d_out, d_in]`` matrix (the layout of
-    ``torch.nn.Linear``). Returns the dense ``[n, d_out]`` output.
+    ``O(E d + n d_in d_out)``); a NumPy array (what
+    :func:`normalized_adjacency` returns for a networkx graph or an array) is
+    taken in ``features``' dtype and device. ``features`` are the dense
+    ``[n, d_in]`` node features, ``weight`` the ``[d_out, d_in]`` matrix (the
+    layout of ``torch.nn.Linear``), ``activation`` one of ``"tanh"``,
+    ``"relu"``, ``"sigmoid"``, ``"identity"``. Returns the dense
+    ``[n, d_out]`` output.
 
     Raises:
-        TypeError: an argument is not a floating-point tensor, dtypes differ,
-            ``features``/``weight`` are sparse, or ``a_hat`` has a sparse
-            layout other than COO and CSR.
+        TypeError: an argument is not a floating-point tensor (or, for
+            ``a_hat``, an array), torch dtypes differ, ``features``/``weight``
+            are sparse, or ``a_hat`` has a sparse layout other than COO and
+            CSR.
         ValueError: shapes do not fit together, or unknown ``activation``.
     """
+    if isinstance(a_hat, np.ndarray) and isinstance(features, torch.Tensor):
+        if not np.issubdtype(a_hat.dtype, np.floating):
+            raise TypeError(
+                f"a_hat must hold floating-point numbers, got {a_hat.dtype}"
+            )
+        a_hat = torch.as_tensor(
+            a_hat, dtype=features.dtype, device=features.device
+        )
     for name, value in (
         ("a_hat", a_hat),
         ("features", features),
@@ -347,11 +391,8 @@ def gcn_layer(
             f"weight must be [d_out, d_in] with d_in = {features.shape[1]} "
             f"feature columns, got {tuple(weight.shape)}"
         )
-    if activation not in _ACTIVATIONS:
-        raise ValueError(
-            f"activation must be 'tanh' or 'identity', got {activation!r}"
-        )
-    return GCNLayerFunction.apply(a_hat, features, weight, activation == "tanh")
+    _check_activation(activation)
+    return GCNLayerFunction.apply(a_hat, features, weight, activation)
 
 
 class GCNLayer(torch.nn.Module):
@@ -365,15 +406,12 @@ class GCNLayer(torch.nn.Module):
         self,
         d_in: int,
         d_out: int,
-        activation: Literal["tanh", "identity"] = "tanh",
+        activation: Activation = "tanh",
     ) -> None:
         super().__init__()
         for name, value in (("d_in", d_in), ("d_out", d_out)):
             positive_int(value, name)
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation must be 'tanh' or 'identity', got {activation!r}"
-            )
+        _check_activation(activation)
         self.activation = activation
         self.weight = torch.nn.Parameter(torch.empty(d_out, d_in))
         torch.nn.init.xavier_uniform_(self.weight)
@@ -382,7 +420,7 @@ class GCNLayer(torch.nn.Module):
         self, a_hat: torch.Tensor, features: torch.Tensor
     ) -> torch.Tensor:
         """New node features ``[n, d_out]``."""
-        activation = cast(Literal["tanh", "identity"], self.activation)
+        activation = cast(Activation, self.activation)
         return gcn_layer(a_hat, features, self.weight, activation)
 
 
