@@ -52,10 +52,13 @@ from mdit_py_plugins.myst_role import myst_role_plugin
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ALLOWLIST = ROOT / "tests" / "typed_numbers_allowed.yml"
 
-# A decimal number or a percentage standing on its own: not part of a word,
-# a version string ("v1.2.3"), a label ("fig-1.5") or a longer number.
+# A decimal number (also in scientific notation, 2.5e-3 or 1e-4) or a
+# percentage standing on its own: not part of a word, a version string
+# ("v1.2.3"), a label ("fig-1.5") or a longer number.
 NUMBER = re.compile(
-    r"(?<![\w.\\/-])(\d+\.\d+(?:\s?%)?|\d+\s?%)(?![\w.]\d|\w)"
+    r"(?<![\w.\\/-])"
+    r"(\d+\.\d+(?:[eE][-+]?\d+)?(?:\s?%)?|\d+[eE][-+]?\d+|\d+\s?%)"
+    r"(?![\w.]\d|\w)"
 )
 
 # Directives whose body is running text (read); every other directive's body

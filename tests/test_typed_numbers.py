@@ -77,7 +77,7 @@ def test_what_is_read_and_what_is_skipped(tmp_path):
         ---
         # A page 0.1
 
-        The loss fell to 0.37 and accuracy to 91% (typed).
+        The loss fell to 0.37 (2.5e-3, 1e-4 a step) and accuracy to 91%.
         Glued: {glue:text}`acc:.1%` and {glue:text}`loss:.2f`; math $x = 0.5$;
         code `lr=0.25`; a role {ref}`fig 2.5 <lbl>`; a label fig-1.5, v1.2.3.
 
@@ -118,7 +118,7 @@ def test_what_is_read_and_what_is_skipped(tmp_path):
         | 0.125 | 7 % |
         """, tmp_path)
     found = [(h.line, h.number) for h in hits]
-    assert found == [(4, "0.1"), (6, "0.37"), (6, "91%"), (28, "12.5 %"),
+    assert found == [(4, "0.1"), (6, "0.37"), (6, "2.5e-3"), (6, "1e-4"), (6, "91%"), (28, "12.5 %"),
                      (29, "0.66"), (35, "4.5"), (44, "0.125"), (44, "7 %")]
 
 
