@@ -17,6 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHAPTERS = sorted(p for p in (ROOT / "book").rglob("*.md")
                   if "```{code-cell}" in p.read_text() and p.name != "reproducibility.md")
 TEMPLATE = ROOT / "book" / "_templates" / "chapter.md"
+_spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
+EXECUTE = importlib.util.module_from_spec(_spec)   # .ci/execute.py: what the build reads
+_spec.loader.exec_module(EXECUTE)
 WIDTH = 80   # characters that fit the content column without a sideways scroll
 EXERCISE = re.compile(r"```\{exercise-start\}(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)```")
 INCLUDE = re.compile(r"```\{literalinclude\} (?P<path>\S+)\n(?P<options>(?::[^\n]*\n)*)")
@@ -106,28 +109,10 @@ def _toc_parts(root):
     return [(p["caption"], [c["file"] for c in p["chapters"]]) for p in toc["parts"]]
 
 
-def _imports(source):
-    """The dlbook names a piece of Python imports: modules, and for
-    ``from m import x`` also ``m.x`` (which may be a module)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "dlbook":
-            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        elif isinstance(node, ast.Import):
-            names |= {a.name for a in node.names if a.name.split(".")[0] == "dlbook"}
-    return names
-
-
 def _imported_modules(text, root):
     """The public dlbook modules (files) a chapter's code cells import."""
-    names = set().union(*(_imports("\n".join(l for l in cell.splitlines()
-                                              if not l.startswith(":")))
-                          for cell in re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```",
-                                                 text, re.S)))
+    # the same reading of imports as the build's dependency keys
+    names = set().union(*map(EXECUTE._dlbook_imports, EXECUTE._code_cells(text)))
     code = root / "code"
     modules = set()
     for name in names:
@@ -213,7 +198,7 @@ def chapter_lacks(path, root=ROOT):
 
     # the package code it uses: documented and tested
     api = (root / "book" / "api.md").read_text()
-    tested = set().union(*(_imports(p.read_text())
+    tested = set().union(*(EXECUTE._dlbook_imports(p.read_text())
                             for p in (root / "tests").rglob("test_*.py")))
     for module in _imported_modules(text, root):
         if module == "dlbook":
@@ -354,9 +339,7 @@ def test_the_intro_says_what_the_build_executes():
     """book/intro.md: every chapter imports dlbook.runtime, and the attention
     module is imported by the three attention chapters only (the dependency
     key of .ci/execute.py decides what is re-executed)."""
-    spec = importlib.util.spec_from_file_location("execute", ROOT / ".ci" / "execute.py")
-    execute = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(execute)
+    execute = EXECUTE
     chapters = execute.toc_chapters(ROOT)
     users = lambda module: sorted(
         c.relative_to(ROOT / "book").with_suffix("").as_posix() for c in chapters
