@@ -350,3 +350,29 @@ def test_the_intro_says_what_the_build_executes():
     assert "`dlbook/attention.py` runs the three chapters on attention only" in intro
     assert users("attention.py") == ["attention/argmax-attention", "attention/attention-scaling",
                                      "attention/linear-attention"]
+
+
+def test_the_template_runs(monkeypatch):
+    """The template is no page of the book, so the build never executes it:
+    run its code cells here (quick profile), as a new chapter would."""
+    import random
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
+    monkeypatch.delenv("DLBOOK_REHEARSAL", raising=False)
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    namespace = {"__name__": "template"}
+    try:
+        with matplotlib.rc_context():   # the house style stays in this test
+            for cell in EXECUTE._code_cells(TEMPLATE.read_text()):
+                exec(compile(cell, str(TEMPLATE), "exec"), namespace)
+            plt.close("all")
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+    assert namespace["few"].n >= 3 and 0.9 < namespace["ratio"] < 1.1
