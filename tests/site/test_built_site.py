@@ -48,14 +48,21 @@ def test_executed_outputs_hold_no_errors_or_warnings(page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_glue_key_used_was_glued(page):
-    text = (ROOT / f"{page}.md").read_text()
-    used = {m.group(1).split(":")[0].strip() for m in GLUE_ROLE.finditer(text)}
-    if not used:
-        return
-    notebook = executed_notebook(ROOT / f"{page}.md", CACHE)
-    assert notebook is not None, f"{page} uses glue but has no cached execution"
-    missing = sorted(used - glue_keys(notebook))
-    assert not missing, f"{page} uses glue keys that no cell glued: {missing}"
+    """Each glue role's key was glued by its page, or, for a role that names
+    another page (``{glue:text}`systems/gpu-memory.md::key:.1f```, relative
+    to the page's folder), by that page."""
+    source = ROOT / f"{page}.md"
+    used: dict[pathlib.Path, set[str]] = {}
+    for m in GLUE_ROLE.finditer(source.read_text()):
+        other, _, key = m.group(1).rpartition("::")
+        glued_by = (source.parent / other).resolve() if other else source
+        used.setdefault(glued_by, set()).add(key.split(":")[0].strip())
+    for glued_by, keys in used.items():
+        name = glued_by.relative_to(ROOT).as_posix()
+        notebook = executed_notebook(glued_by, CACHE)
+        assert notebook is not None, f"{page} uses glue from {name}, which has no cached execution"
+        missing = sorted(keys - glue_keys(notebook))
+        assert not missing, f"{page} uses glue keys that no cell of {name} glued: {missing}"
 
 
 @pytest.mark.parametrize("page", EXECUTABLE)
