@@ -159,8 +159,8 @@ def _code_cells(text: str) -> list[str]:
 
 
 GPU_USE = re.compile(r"\bdevice\(\)|default_device\(|\bcuda\b")
-LOADERS = {"cifar10": "cifar10", "cifar100": "cifar100", "handwritten_digits": "mnist"}
-LOADER_CALL = re.compile(r"\b(cifar10|cifar100|handwritten_digits)\(([^)]*)\)")
+LOADERS = {"cifar10": "cifar10", "cifar100": "cifar100", "mnist": "mnist"}
+LOADER_CALL = re.compile(r"\b(cifar10|cifar100|mnist)\(([^)]*)\)")
 
 
 def uses_gpu(chapter: pathlib.Path, root: pathlib.Path) -> bool:
@@ -175,9 +175,10 @@ def uses_gpu(chapter: pathlib.Path, root: pathlib.Path) -> bool:
 
 def archives_needed(chapter: pathlib.Path) -> set[str]:
     """The downloadable archives (dlbook.data.archives names) a chapter reads
-    in the full profile: its calls of the loaders, except ``full=False``."""
+    in the full profile: its calls of the loaders (each always reads its
+    archive; a quick profile's stand-in is another call)."""
     code = "\n".join(_code_cells(chapter.read_text()))
-    return {LOADERS[f] for f, args in LOADER_CALL.findall(code) if "full=False" not in args}
+    return {LOADERS[f] for f, _ in LOADER_CALL.findall(code)}
 
 
 def _chain_has_cpu(node) -> bool:

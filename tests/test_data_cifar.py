@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from dlbook.data.cifar import cifar10, cifar100
-from dlbook.data.vision import handwritten_digits
 
 torchvision = pytest.importorskip("torchvision")
 CIFAR100 = torchvision.datasets.CIFAR100
@@ -72,9 +71,9 @@ def archive(tmp_path, monkeypatch, no_download):
     return images, labels
 
 
-def test_full_profile_reads_the_official_format(archive):
+def test_cifar100_reads_the_official_format(archive):
     images, labels = archive
-    data = cifar100(full=True)                  # root from DLBOOK_DATA
+    data = cifar100()                  # root from DLBOOK_DATA
     assert not data.is_stand_in and data.name.startswith("CIFAR-100")
     assert data.num_classes == 100
     assert data.x_train.shape == (12, 3, 32, 32) and data.x_test.shape == (5, 3, 32, 32)
@@ -89,7 +88,7 @@ def test_full_profile_reads_the_official_format(archive):
     np.testing.assert_allclose(red, images["train"][0].reshape(-1)[:1024], atol=1e-4)
 
 
-def test_full_profile_follows_the_profile_and_an_explicit_root(archive, tmp_path, monkeypatch):
+def test_an_explicit_root_wins_over_the_data_root(archive, tmp_path, monkeypatch):
     monkeypatch.setenv("DLBOOK_PROFILE", "full")
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path / "elsewhere"))
     data = cifar100(root=tmp_path)
@@ -99,7 +98,7 @@ def test_full_profile_follows_the_profile_and_an_explicit_root(archive, tmp_path
 def test_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch, no_download):
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
     with pytest.raises(RuntimeError, match=r"(?s)CIFAR100 is not under .*python -m dlbook.data fetch"):
-        cifar100(full=True)
+        cifar100()
 
 
 def test_corrupted_files_are_not_read(tmp_path, monkeypatch, no_download):
@@ -107,28 +106,20 @@ def test_corrupted_files_are_not_read(tmp_path, monkeypatch, no_download):
     monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))
     write_cifar100(tmp_path)
     with pytest.raises(RuntimeError, match="fail their check"):
-        cifar100(full=True)
+        cifar100()
 
 
-def test_quick_profile_is_the_digits_stand_in_named_as_such(monkeypatch):
-    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
-    data = cifar100(seed=2)
-    assert data.is_stand_in and "stand-in for CIFAR-100" in data.name
-    digits = handwritten_digits(full=False, seed=2)
-    assert torch.equal(data.x_train, digits.x_train) and torch.equal(data.y_test, digits.y_test)
-    assert data.x_train.shape[1:] == (1, 8, 8) and data.num_classes == 10
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_the_profile_never_changes_what_cifar100_returns(archive, profile, monkeypatch):
+    monkeypatch.setenv("DLBOOK_PROFILE", profile)
+    data = cifar100()
+    assert data.name.startswith("CIFAR-100") and data.num_classes == 100
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0, 1.5])
-def test_rejects_bad_test_fraction(fraction):
-    with pytest.raises(ValueError, match="test_fraction"):
-        cifar100(full=False, test_fraction=fraction)
-
-
-def test_full_profile_without_torchvision_names_the_extra(monkeypatch):
+def test_without_torchvision_the_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)   # the import fails
     with pytest.raises(ImportError, match=r"CIFAR-100 .*'torchvision'.*dlbook\[vision\]"):
-        cifar100(full=True)
+        cifar100()
 
 
 CIFAR10 = torchvision.datasets.CIFAR10
@@ -162,7 +153,7 @@ def test_cifar10_reads_the_official_format(tmp_path, monkeypatch):
                         [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")] for i in range(1, 6)])
     monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / "batches.meta")})
-    data = cifar10(full=True, root=tmp_path)
+    data = cifar10(root=tmp_path)
     assert not data.is_stand_in and data.name.startswith("CIFAR-10 ")
     assert data.num_classes == 10 and data.x_train.shape == (20, 3, 32, 32)
     train = np.concatenate([images[f"data_batch_{i}"] for i in range(1, 6)])
@@ -172,14 +163,8 @@ def test_cifar10_reads_the_official_format(tmp_path, monkeypatch):
     np.testing.assert_array_equal(data.y_test.numpy(), labels["test_batch"])
 
 
-def test_cifar10_quick_profile_names_its_stand_in():
-    data = cifar10(full=False, seed=3)
-    assert data.is_stand_in and "stand-in for CIFAR-10)" in data.name
-    assert torch.equal(data.x_train, handwritten_digits(full=False, seed=3).x_train)
-
-
 def test_cifar10_offline_without_cache_explains_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "download", lambda self: (_ for _ in ()).throw(
         urllib.error.URLError("no network in the tests")))
     with pytest.raises(RuntimeError, match=r"(?s)CIFAR10 is not under .*python -m dlbook.data fetch"):
-        cifar10(full=True, root=tmp_path)
+        cifar10(root=tmp_path)

@@ -1,5 +1,6 @@
 """The digits loaders: scikit-learn's 8x8 digits, and MNIST read by torchvision from
-files written here in the official IDX format (no download)."""
+files written here in the official IDX format (no download). Each returns what its
+name says in every profile; a stand-in is named by the chapter, with stand_in."""
 
 import struct
 import urllib.error
@@ -8,27 +9,46 @@ import numpy as np
 import pytest
 import torch
 
-from dlbook.data import handwritten_digits, load_torchvision
+from dlbook.data import digits_8x8, load_torchvision, mnist, stand_in
 from dlbook.data.vision import data_root
 
 
-def test_quick_digits_are_the_sklearn_set_split_stratified():
-    data = handwritten_digits(full=False, seed=0)
-    assert data.is_stand_in and "stand-in" in data.name
+def test_the_8x8_digits_are_the_sklearn_set_split_stratified():
+    data = digits_8x8(seed=0)
+    assert not data.is_stand_in and data.name == "scikit-learn 8x8 digits"
     assert data.x_train.shape[1:] == (1, 8, 8) and data.x_train.dtype == torch.float32
     assert len(data.x_train) + len(data.x_test) == 1797
     assert 0.0 <= float(data.x_train.min()) and float(data.x_train.max()) <= 1.0
     train_share = torch.bincount(data.y_train, minlength=10) / len(data.y_train)
     test_share = torch.bincount(data.y_test, minlength=10) / len(data.y_test)
     assert torch.allclose(train_share, test_share, atol=0.02)
-    again = handwritten_digits(full=False, seed=0)
+    again = digits_8x8(seed=0)
     assert torch.equal(again.x_test, data.x_test)
-    assert not torch.equal(handwritten_digits(full=False, seed=1).y_test, data.y_test)
+    assert not torch.equal(digits_8x8(seed=1).y_test, data.y_test)
 
 
-def test_quick_digits_follow_the_profile(monkeypatch):
-    monkeypatch.setenv("DLBOOK_PROFILE", "quick")
-    assert handwritten_digits().is_stand_in
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_loaders_return_what_their_names_say_in_every_profile(profile, monkeypatch, tmp_path):
+    # the issue's case: cifar10() on a CPU machine quietly returned the 8x8
+    # digits; now the profile never changes what a loader returns
+    monkeypatch.setenv("DLBOOK_PROFILE", profile)
+    monkeypatch.setenv("DLBOOK_DATA", str(tmp_path))  # empty: nothing to read
+    assert digits_8x8().name == "scikit-learn 8x8 digits"
+    from dlbook.data import cifar10, cifar100
+    for loader in (mnist, cifar10, cifar100):
+        with pytest.raises(RuntimeError, match="python -m dlbook.data fetch"):
+            loader()
+
+
+def test_a_stand_in_is_named_by_its_caller():
+    data = stand_in(digits_8x8(seed=0), "CIFAR-10")
+    assert data.is_stand_in
+    assert data.name == "scikit-learn 8x8 digits (quick-profile stand-in for CIFAR-10)"
+    assert torch.equal(data.x_train, digits_8x8(seed=0).x_train)
+    with pytest.raises(TypeError, match="ImageDataset"):
+        stand_in(digits_8x8().x_train, "CIFAR-10")
+    with pytest.raises(TypeError, match="original"):
+        stand_in(digits_8x8(), "")
 
 
 def write_idx(path, array):
@@ -46,7 +66,7 @@ def test_full_digits_read_mnist_files_in_the_official_format(tmp_path):
     for split in ("train", "t10k"):
         write_idx(raw / f"{split}-images-idx3-ubyte", images[split])
         write_idx(raw / f"{split}-labels-idx1-ubyte", labels[split])
-    data = handwritten_digits(full=True, root=tmp_path)
+    data = mnist(root=tmp_path)
     assert not data.is_stand_in and data.x_train.shape == (12, 1, 28, 28)
     np.testing.assert_allclose(data.x_test[:, 0].numpy(), images["t10k"] / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(data.y_train.numpy(), labels["train"])
@@ -75,4 +95,4 @@ def test_data_root_follows_environment(monkeypatch, tmp_path):
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
 def test_rejects_bad_test_fraction(fraction):
     with pytest.raises(ValueError, match="test_fraction"):
-        handwritten_digits(full=False, test_fraction=fraction)
+        digits_8x8(test_fraction=fraction)

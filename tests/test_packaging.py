@@ -79,9 +79,9 @@ SCRIPT = textwrap.dedent("""
             report[info.name] = "ok"
         except ImportError as error:
             report[info.name] = "ImportError: " + str(error)
-    from dlbook.data import handwritten_digits, load_solubility
+    from dlbook.data import load_solubility, mnist
     for label, call in (("load_solubility", load_solubility),
-                        ("handwritten_digits_full", lambda: handwritten_digits(full=True))):
+                        ("mnist", mnist)):
         try:
             call()
             report[label] = "ok"
@@ -138,8 +138,8 @@ def test_modules_and_functions_that_need_an_extra_name_it(core_only_report):
     assert "pip install \"dlbook[molecules]\"" in core_only_report["dlbook.molecules"]
     assert "'rdkit'" in core_only_report["dlbook.molecules"]
     assert "pip install \"dlbook[molecules]\"" in core_only_report["load_solubility"]
-    assert "pip install \"dlbook[vision]\"" in core_only_report["handwritten_digits_full"]
-    assert "'torchvision'" in core_only_report["handwritten_digits_full"]
+    assert "pip install \"dlbook[vision]\"" in core_only_report["mnist"]
+    assert "'torchvision'" in core_only_report["mnist"]
 
 
 def test_everything_imports_with_all_extras_installed():

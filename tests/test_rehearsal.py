@@ -16,7 +16,7 @@ import torch
 from dlbook import runtime
 from dlbook.data import archives
 from dlbook.data.cifar import cifar10, cifar100
-from dlbook.data.vision import handwritten_digits
+from dlbook.data.vision import mnist
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -96,14 +96,14 @@ def test_stand_ins_are_read_by_torchvision_in_a_rehearsal(stand_ins, rehearsing)
     assert data.num_classes == 100 and int(data.y_train.max()) < 100
     ten = cifar10(root=stand_ins)
     assert ten.x_train.shape == (20, 3, 32, 32) and ten.num_classes == 10
-    digits = handwritten_digits(root=stand_ins)
+    digits = mnist(root=stand_ins)
     assert digits.is_stand_in and digits.x_train.shape == (20, 1, 28, 28)
 
 
 def test_stand_ins_are_refused_outside_a_rehearsal(stand_ins, monkeypatch):
     monkeypatch.delenv("DLBOOK_REHEARSAL", raising=False)
     with pytest.raises(RuntimeError, match="stand-ins.*python -m dlbook.data fetch"):
-        cifar100(full=True, root=stand_ins)
+        cifar100(root=stand_ins)
     assert archives.missing(root=stand_ins) == list(archives.ARCHIVES)
     with pytest.raises(ValueError, match="root: .* stand-ins"):
         archives.fetch(root=stand_ins)
@@ -127,7 +127,7 @@ def test_missing_archives_are_named_with_the_fetch_command(tmp_path, monkeypatch
     assert check.returncode == 1
     assert "missing: MNIST" in check.stdout and archives.FETCH_COMMAND in check.stdout
     with pytest.raises(RuntimeError, match="(?s)never download.*python -m dlbook.data fetch"):
-        cifar10(full=True)
+        cifar10()
 
 
 @pytest.mark.parametrize("n_train, n_test", [(0, 1), (7, 1), (5, 0)])

@@ -94,17 +94,15 @@ CALLS = {
     "dlbook.data.solubility.train_validation_split": lambda f, s: lambda: f(10, seed=s),
     "dlbook.data.synthetic.autoencoder_data": lambda f, s: lambda: f(50, dim=8, n_informative=3,
                                                                      seed=s),
-    "dlbook.data.vision.handwritten_digits": lambda f, s: lambda: f(full=False, seed=s),
+    "dlbook.data.vision.digits_8x8": lambda f, s: lambda: f(seed=s),
     "dlbook.data.edges.edge_images": lambda f, s: lambda: f(2, n_classes=5, seed=s),
     "dlbook.data.edges.pixel_permutation": lambda f, s: lambda: f(4, seed=s),
     "dlbook.edges.fit": lambda f, s: lambda: f(
         "cnn", (torch.rand(6, 1, 12, 12, generator=torch.Generator().manual_seed(4)),
                 torch.arange(6) % 3), (torch.zeros(3, 1, 12, 12), torch.arange(3)),
         epochs=2, batch_size=2, seed=s, device="cpu", kernel_size=3),
-    "dlbook.data.cifar.cifar100": lambda f, s: lambda: f(full=False, seed=s),
     "dlbook.data.archives.write_stand_ins": lambda f, s: lambda: json.loads(
         (f(tempfile.mkdtemp(), n_train=5, n_test=1, seed=s) / "STAND-IN.json").read_text())["md5"],
-    "dlbook.data.cifar.cifar10": lambda f, s: lambda: f(full=False, seed=s),
     "dlbook.linalg.power_iteration": lambda f, s: lambda: f(torch.ones(5, 4), 3, seed=s),
     "dlbook.linalg.random_orthogonal": lambda f, s: lambda: f(5, 3, seed=s),
     "dlbook.optim.spectral_init_": lambda f, s: lambda: f(torch.empty(5, 3), seed=s),

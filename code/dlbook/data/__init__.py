@@ -27,8 +27,10 @@ from dlbook.data.synthetic import AutoencoderData, autoencoder_data
 from dlbook.data.vision import (
     ImageDataset,
     data_root,
-    handwritten_digits,
+    digits_8x8,
     load_torchvision,
+    mnist,
+    stand_in,
 )
 
 __all__ = [
@@ -41,17 +43,19 @@ __all__ = [
     "edge_images",
     "EdgeImages",
     "FIVE_EDGE_CLASSES",
-    "handwritten_digits",
+    "digits_8x8",
     "ImageDataset",
     "karate_club",
     "KarateClub",
     "load_solubility",
     "load_torchvision",
+    "mnist",
     "permute_pixels",
     "pixel_permutation",
     "random_edge_index",
     "random_graph",
     "random_regular_edge_index",
     "random_regular_graph",
+    "stand_in",
     "train_validation_split",
 ]
