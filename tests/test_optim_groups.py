@@ -126,25 +126,21 @@ def test_state_dict_round_trip_continues_the_same_run(kind):
     def make(model):
         return kind(model.parameters(), lr=0.02, fallback=_adamw)
 
+    def steps(model, opt, seeds):
+        for seed in seeds:
+            model.zero_grad()
+            _backward(model, seed=seed)
+            opt.step()
+
     straight = _net()
-    opt = make(straight)
-    for step in range(3):
-        straight.zero_grad()
-        _backward(straight, seed=step)
-        opt.step()
+    steps(straight, make(straight), range(3))
 
     resumed = _net()
     opt = make(resumed)
-    for step in range(2):
-        resumed.zero_grad()
-        _backward(resumed, seed=step)
-        opt.step()
-    saved = copy.deepcopy(opt.state_dict())
+    steps(resumed, opt, range(2))
     fresh = make(resumed)
-    fresh.load_state_dict(saved)
-    resumed.zero_grad()
-    _backward(resumed, seed=2)
-    fresh.step()
+    fresh.load_state_dict(copy.deepcopy(opt.state_dict()))
+    steps(resumed, fresh, [2])
     assert _same(straight, resumed)
     # after loading, the groups are shared again: a scheduler reaches both
     assert all(any(f is g for g in fresh.param_groups) for f in fresh.fallback.param_groups)

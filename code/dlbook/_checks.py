@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["positive_int"]
+__all__ = ["positive_int", "positive_number"]
 
 
 def positive_int(value: object, name: str) -> int:
@@ -23,3 +23,19 @@ def positive_int(value: object, name: str) -> int:
     ):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def positive_number(value: object, name: str) -> float:
+    """``value`` as a ``float`` if it is a real number > 0 (Python or NumPy;
+    ``bool`` not accepted).
+
+    Raises:
+        ValueError: ``value`` is not a positive number; the message names
+            ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    number = float(value)
+    if not number > 0:  # NaN included
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return number

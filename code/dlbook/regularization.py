@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from dlbook._checks import positive_int
+from dlbook._checks import positive_int, positive_number
 from dlbook.runtime import preserves_global_rng
 
 __all__ = [
@@ -464,8 +464,7 @@ def train_dropout_regression(
         )
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         positive_int(value, name)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    positive_number(lr, "lr")
     n, d = x_arr.shape
     rng = np.random.default_rng(seed)
     scale = _scale(keep, convention)
@@ -604,8 +603,7 @@ def train_with_marker(
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         positive_int(value, name)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    positive_number(lr, "lr")
     marked = add_label_marker(images, labels, num_classes).to(device)
     if len(marked) == 0:
         raise ValueError("images is empty: nothing to train on")

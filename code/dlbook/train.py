@@ -146,7 +146,7 @@ def evaluate(
         sizes.append(len(labels))
     model.train(was_training)
     count = sum(sizes)
-    return _sum(losses, sizes) / count, _sum(hits, [1] * len(hits)) / count
+    return _sum(losses, sizes) / count, int(torch.stack(hits).sum()) / count
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -211,7 +211,7 @@ def train(
             hits.append((logits.detach().argmax(dim=1) == labels).sum())
             sizes.append(len(labels))
         history.train_loss.append(_sum(losses, sizes) / n)
-        history.train_accuracy.append(_sum(hits, [1] * len(hits)) / n)
+        history.train_accuracy.append(int(torch.stack(hits).sum()) / n)
         if val is not None:
             val_loss, val_accuracy = evaluate(
                 model, val, loss_fn=loss_fn, device=dev
