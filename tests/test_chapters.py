@@ -128,7 +128,7 @@ def chapter_lacks(path, root=ROOT):
     the chapter and in the five other places a chapter is listed:
     book/chapters.yml, _toc.yml, the part's index.md, book/api.md (the modules
     it imports), tests/ (a test importing each module) and book/errata.md
-    (a row per correction). An empty list: nothing."""
+    (an entry per correction). An empty list: nothing."""
     registry = yaml.safe_load((root / "book" / "chapters.yml").read_text())
     folder, slug = path.parent.name, path.stem
     text = path.read_text()
@@ -208,13 +208,49 @@ def chapter_lacks(path, root=ROOT):
         if module not in tested:
             lacks.append(f"a test in tests/ that imports {module}")
 
-    # every correction has its errata row
-    errata = (root / "book" / "errata.md").read_text()
+    # every correction has its errata entry, filed under one of its sources
+    entries = errata_entries((root / "book" / "errata.md").read_text())
+    sources = [SETS.get(s["set"], {}).get("short") for s in (entry or {}).get("sources", [])]
+    doc = f"{{doc}}`{folder}/{slug}`"
     for label in re.findall(r"^\(([\w-]+)\)=\n:::\{admonition\} Correction to the source",
                             text, re.M):
-        if f"<{label}>" not in errata:
-            lacks.append(f"a row in book/errata.md linking {{ref}}`... <{label}>`")
+        found = [e for e in entries if f"<{label}>`" in e["fields"].get("Evidence", "")]
+        if not found:
+            lacks.append(f"an entry in book/errata.md whose evidence links {{ref}}`... <{label}>`")
+        for e in found:
+            if e["fields"].get("Chapter") != doc:
+                lacks.append(f"the chapter {doc} in the errata entry linking <{label}>")
+            if sources and not any(s and e["source"].startswith(s) for s in sources):
+                lacks.append(f"the errata entry linking <{label}> under a heading naming "
+                             f"one of its sources ({sources}), not '{e['source']}'")
     return lacks
+
+
+ERRATUM_FIELDS = ("The source says", "Correction", "Evidence", "Chapter")
+FIELD = re.compile(r"^- \*\*(?P<name>[^*]+):\*\* (?P<value>\S.*)$")
+
+
+def errata_entries(text):
+    """The entries of book/errata.md. Under a ``## <problem set>`` heading
+    (its ``short`` name in book/chapters.yml, possibly qualified), each erratum
+    is a ``### Problem <number>: <title>`` heading followed by its fields, one
+    list item each, ``- **<field>:** <text>``, in the order of ERRATUM_FIELDS.
+    Returns one dict per ``###`` heading: ``source``, ``heading``, ``fields``
+    (name to text) and ``order`` (the field names as written, a stray line as
+    ``None``), so that a malformed entry shows."""
+    entries, source = [], None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            source = line[3:].strip()
+        elif line.startswith("### "):
+            entries.append({"source": source, "heading": line[4:].strip(),
+                            "fields": {}, "order": []})
+        elif entries and line.strip():
+            field = FIELD.match(line)
+            entries[-1]["order"].append(field and field["name"])
+            if field:
+                entries[-1]["fields"][field["name"]] = field["value"].strip()
+    return entries
 
 
 def test_chapter_list_matches_the_table_of_contents():
@@ -242,6 +278,29 @@ def test_chapter_lacks_nothing(entry):
     assert path.is_file(), f"book/chapters.yml lists {path.relative_to(ROOT)}, which is missing"
     lacks = chapter_lacks(path)
     assert not lacks, f"{path.relative_to(ROOT)} still lacks:\n- " + "\n- ".join(lacks)
+
+
+def test_errata_entries_are_complete():
+    """Every entry of book/errata.md sits under a problem set's heading, names
+    its problem, has the four fields in order and nothing else, links its
+    evidence with {ref} to labels its chapter defines, and is checked by
+    chapter_lacks (its chapter is listed; a correction there has this entry)."""
+    text = (ROOT / "book" / "errata.md").read_text()
+    entries = errata_entries(text)
+    assert len(entries) == text.count("\n### ") and entries
+    shorts = [s["short"] for s in SETS.values()]
+    listed = {f"{p['folder']}/{c['slug']}" for p, c in LISTED}
+    for e in entries:
+        where = f"errata entry '{e['heading']}' under '{e['source']}'"
+        assert e["source"] and any(e["source"].startswith(s) for s in shorts), where
+        assert re.match(r"Problem \d+\S*: \S", e["heading"]), where
+        assert e["order"] == list(ERRATUM_FIELDS), f"{where}: fields {e['order']}"
+        chapter = re.fullmatch(r"\{doc\}`([\w-]+/[\w-]+)`", e["fields"]["Chapter"])
+        assert chapter and chapter[1] in listed, f"{where}: chapter {e['fields']['Chapter']}"
+        labels = re.findall(r"\{ref\}`[^`<]+<([\w-]+)>`", e["fields"]["Evidence"])
+        defined = re.findall(r"^\(([\w-]+)\)=$",
+                             (ROOT / "book" / f"{chapter[1]}.md").read_text(), re.M)
+        assert labels and set(labels) <= set(defined), f"{where}: evidence {labels}"
 
 
 def test_every_chapter_is_listed():
@@ -309,6 +368,10 @@ BREAKS = {   # file, text taken out, text put in, what chapter_lacks must name
             "automodule:: dlbook.runtime"),
     "errata": ("book/errata.md", "<path-counting-linear>", "<path-counting-x>",
                "<path-counting-linear>"),
+    "errata-chapter": ("book/errata.md", "{doc}`graphs/path-counting`",
+                       "{doc}`graphs/aggregation-power`", "in the errata entry linking"),
+    "errata-source": ("book/errata.md", "## EECS 182 Fall 2025, HW 6\n",
+                      "## EECS 182 Fall 2023, HW 6\n", "under a heading naming"),
 }
 
 
