@@ -8,12 +8,14 @@ build: a glued value counts as GLUE_WIDTH characters (what a number such as
 ``97.2%`` or ``0.0068`` prints), a role with a link text counts its text, and
 inline math counts its symbols, not its LaTeX markup.
 
-The limit, LIMIT characters, is about one line of the page's text column:
-the column fits 80 characters of code (tests/test_chapters.py, WIDTH), and
-proportional text at the body size fits about a quarter more. A row at the
-limit wraps at most once beside the part column; the rows it stops are the
-ones that had grown into paragraphs (seven lines for one answer, lists of
-per-seed values), which a reader cannot take in at a glance.
+The limit, LIMIT characters, keeps a row to one line, two at most: the text
+column fits 80 characters of code (tests/test_chapters.py, WIDTH), and a
+table's proportional text, at the size of the code, fits about a fifth more,
+some 95 characters, of which the part column takes about ten. A row at the
+limit so wraps at most once; the rows it stops are the ones that had grown
+into paragraphs (seven lines for one answer, lists of per-seed values), which
+a reader cannot take in at a glance. Most rows are far shorter (median about
+70 characters).
 """
 
 import pathlib
