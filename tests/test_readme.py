@@ -36,3 +36,16 @@ def test_the_install_lines_name_the_declared_extras():
     named = set(re.findall(r'pip install "\./code\[(\w+)\]"', SECTION))
     assert named == declared
     assert "pip install ./code" in SECTION
+
+
+def test_the_install_table_lists_what_each_extra_adds():
+    # the "adds" column of each extra's row names exactly its requirements
+    from packaging.requirements import Requirement
+
+    extras = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    rows = dict(re.findall(r"^\| `\./code\[(\w+)\]` \| ([^|]*) \|", SECTION, re.M))
+    assert set(rows) == set(extras) - {"test"}
+    for extra, adds in rows.items():
+        named = {name.strip().lower() for name in adds.split(",")}
+        assert named == {Requirement(r).name.lower() for r in extras[extra]}, extra

