@@ -30,14 +30,15 @@ def _ids(paths):
 
 
 def code_cell_lines(text):
-    """(line number, line) of every line inside a ``{code-cell}`` block."""
+    """(line number, line) of every code line inside a ``{code-cell}`` block
+    (its options, ``:tags:`` or a figure's ``:mystnb:`` alt text, are not shown)."""
     inside = False
     for number, line in enumerate(text.splitlines(), 1):
         if line.startswith("```{code-cell}"):
             inside = True
         elif inside and line.startswith("```"):
             inside = False
-        elif inside and not line.startswith(":tags:"):
+        elif inside and not re.match(r":[\w-]+:", line):
             yield number, line
 
 
