@@ -31,13 +31,18 @@ test: $(STAMP)
 
 # A change of pins or profile clears _build. Then .ci/execute.py executes, in
 # parallel, the chapters whose code cells or imported dlbook modules changed
-# (see its docstring), and Jupyter Book renders everything from the cache.
+# (see its docstring), and Jupyter Book renders everything from the cache:
+# first sphinx-tojupyter's jupyter build (plain-Markdown notebooks in
+# _build/jupyter), then the HTML, which reuses what the first build read and
+# puts each chapter's downloadable notebook into the site
+# (_ext/notebook_download.py).
 book: $(STAMP)
 	@key=$$($(BIN)/python .ci/build_key.py); \
 	if [ "$$(cat _build/.build-key 2>/dev/null)" != "$$key" ]; then \
 		echo "pins or profile changed ($$key): clearing _build"; rm -rf _build; \
 	fi; \
 	$(BIN)/python .ci/execute.py && \
+	$(BIN)/jupyter-book build . --builder custom --custom-builder jupyter $(JB_FLAGS) && \
 	$(BIN)/jupyter-book build . $(JB_FLAGS) && echo "$$key" > _build/.build-key
 
 # Checks of the built site: every page exists, no errors in outputs, glue resolved.
@@ -57,6 +62,8 @@ page: $(STAMP)
 	mkdir -p $$out; echo "$$key" > $$out/.build-key; \
 	$(BIN)/python .ci/execute.py --cache $$out/_build/.jupyter_cache --only $(PAGE) || exit 1; \
 	printf 'format: jb-book\nroot: %s\nchapters:\n- file: book/references\n' "$(PAGE)" > $$out/_toc.yml; \
+	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going \
+		--builder custom --custom-builder jupyter && \
 	$(BIN)/jupyter-book build . --toc $$out/_toc.yml --path-output $$out -n --keep-going
 
 # Rehearse the full profile on this machine: every chapter (or PAGE=book/<part>/<slug>)

@@ -79,23 +79,6 @@ def test_page_was_executed_by_the_parallel_executor_with_its_current_key(page):
     assert record.data.get("dependency_key") == execute.dependency_key(source, ROOT, profile())
 
 
-@pytest.mark.parametrize("page", EXECUTABLE)
-def test_page_offers_its_executed_notebook(page):
-    """The page links to `_notebooks/<page>.ipynb` (_ext/notebook_download.py),
-    a valid notebook whose code cells carry the outputs the page shows."""
-    import nbformat
-
-    html = (HTML / f"{page}.html").read_text()
-    assert f"_notebooks/{page}.ipynb" in html, f"{page}: no download link"
-    notebook = nbformat.read(str(HTML / "_notebooks" / f"{page}.ipynb"), as_version=4)
-    nbformat.validate(notebook)
-    shown = executed_notebook(ROOT / f"{page}.md", CACHE)
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    assert [c.source for c in code] == [c.source for c in shown.cells if c.cell_type == "code"]
-    assert [c.outputs for c in code] == [c.outputs for c in shown.cells if c.cell_type == "code"]
-    assert any(c.outputs for c in code), f"{page}: the notebook has no outputs"
-
-
 def test_reproducibility_page_lists_each_chapters_peak_memory():
     """The execution-resources table (_ext/execution_resources.py) has a row per
     executed page, in table-of-contents order, with the peak host memory its
