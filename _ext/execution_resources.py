@@ -9,6 +9,10 @@ and the device's name. The directive lists them for every executed page in
 table-of-contents order. It is filled in when the page is written and the
 page is rebuilt every time, so the table follows the cache, like myst-nb's
 ``nb-exec-table``.
+
+It also writes the status column of myst-nb's ``nb-exec-table`` in words:
+myst-nb marks it with the emoji ✅ and ❌, which fonts without emoji (many
+Linux desktops) show as an empty box.
 """
 
 from __future__ import annotations
@@ -114,9 +118,22 @@ def _table(app: Sphinx, fromdocname: str) -> list[nodes.Node]:
     return [table, nodes.paragraph("", note)]
 
 
+STATUS_WORDS = {"\u2705": "succeeded", "\u274c": "failed"}   # nb-exec-table's ✅ and ❌
+
+
+def _plain_status(doctree: nodes.document) -> None:
+    """The ✅ and ❌ of an ``nb-exec-table`` (filled in by a post-transform,
+    before this runs) in words."""
+    for table in doctree.findall(nodes.table):
+        for text in list(table.findall(nodes.Text)):
+            if text.astext().strip() in STATUS_WORDS:
+                text.parent.replace(text, nodes.Text(STATUS_WORDS[text.astext().strip()]))
+
+
 def _resolve(app: Sphinx, doctree: nodes.document, fromdocname: str) -> None:
     for placeholder in doctree.findall(resources_placeholder):
         placeholder.replace_self(_table(app, fromdocname))
+    _plain_status(doctree)
 
 
 def _always_outdated(app: Sphinx, env, added, changed, removed) -> list[str]:
