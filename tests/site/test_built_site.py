@@ -3,11 +3,17 @@
 Every page of the table of contents exists as HTML; every page with code cells
 has an executed notebook in the execution cache that matches its current code;
 no output (in that notebook or in the HTML) holds a traceback, an exception
-message or a warning; every glue key used in a page's prose was glued by it.
+message or a warning; every glue key used in a page's prose was glued by it;
+every image has an alt text that describes it (not its file name), and no
+page's text holds an emoji (fonts without emoji show a box).
 Outputs are read as the build shows them (see sitecheck.py), so a page taken
 from the cache after a prose-only edit is checked too.
+
+DLBOOK_BUILD_DIR names another build folder than _build (one built with
+``jupyter-book build . --path-output DIR``: DIR/_build).
 """
 
+import os
 import pathlib
 import re
 import sys
@@ -19,8 +25,9 @@ from sitecheck import (execute, executed_notebook, glue_keys, has_code_cells,  #
                        html_output_problems, output_problems, toc_files)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
-CACHE = ROOT / "_build" / ".jupyter_cache"
+BUILD = pathlib.Path(os.environ.get("DLBOOK_BUILD_DIR", ROOT / "_build"))
+HTML = BUILD / "html"
+CACHE = BUILD / ".jupyter_cache"
 PAGES = toc_files(ROOT)
 EXECUTABLE = [page for page in PAGES if has_code_cells(ROOT / f"{page}.md")]
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
@@ -63,6 +70,86 @@ def test_every_glue_key_used_was_glued(page):
         assert notebook is not None, f"{page} uses glue from {name}, which has no cached execution"
         missing = sorted(keys - glue_keys(notebook))
         assert not missing, f"{page} uses glue keys that no cell of {name} glued: {missing}"
+
+
+IMAGE_FILE = re.compile(r"\S*\.(png|jpe?g|gif|svg|webp|pdf)$", re.I)
+# Characters shown as emoji by default (Unicode's Emoji_Presentation, from
+# emoji-data.txt), and the variation selector that asks for an emoji glyph.
+EMOJI = re.compile(
+    "[\U0001F000-\U0001FAFF\uFE0F\u231A\u231B\u23E9-\u23EC\u23F0\u23F3"
+    "\u25FD\u25FE\u2614\u2615\u2648-\u2653\u267F\u2693\u26A1\u26AA\u26AB"
+    "\u26BD\u26BE\u26C4\u26C5\u26CE\u26D4\u26EA\u26F2\u26F3\u26F5\u26FA"
+    "\u26FD\u2705\u270A\u270B\u2728\u274C\u274E\u2753-\u2755\u2757"
+    "\u2795-\u2797\u27B0\u27BF\u2B1B\u2B1C\u2B50\u2B55]")
+
+
+def _soup(page):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup((HTML / f"{page}.html").read_text(), "html.parser")
+
+
+def alt_problem(alt):
+    """Why an image's alt text does not describe it (None if it may)."""
+    alt = (alt or "").strip()
+    if not alt:
+        return "no alt text"
+    if IMAGE_FILE.fullmatch(alt) or "/_images/" in alt:
+        return f"its file name as alt text: {alt[:60]}"
+    if len(alt.split()) < 4:
+        return f"an alt text of fewer than four words: {alt!r}"
+    return None
+
+
+def test_alt_problem():
+    assert alt_problem(None) == "no alt text"
+    assert alt_problem("  ") == "no alt text"
+    assert "file name" in alt_problem("../../_images/8f0eab3c.png")
+    assert "file name" in alt_problem("figure.svg")
+    assert "fewer than four words" in alt_problem("a plot")
+    assert alt_problem("Line plot of the loss against the step, one line per seed") is None
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_image_has_a_descriptive_alt_text(page):
+    """A figure from a code cell gets its alt text from the cell's metadata
+    (``:mystnb: {image: {alt: "..."}}``); without it the HTML writer puts
+    the image's file path there, which is what a screen reader would read."""
+    images = _soup(page).find_all("img")
+    problems = [f"{img.get('src')}: {why}" for img in images
+                if (why := alt_problem(img.get("alt")))]
+    assert not problems, f"{page}: {len(problems)} image(s) without a describing alt text: {problems[:4]}"
+
+
+def test_emoji_pattern():
+    assert EMOJI.search("status \u2705") and EMOJI.search("\u274C failed")
+    assert EMOJI.search("\U0001F680") and EMOJI.search("\u26A0\uFE0F")
+    assert not EMOJI.search("\u2713 \u2717 \u26A0 \u221A d \u2264 \u2192 \u00B1 \u03BB \u2013 \u2014")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_text_has_no_emoji(page):
+    """The page's text (outside scripts and styles) holds no emoji: a reader
+    without an emoji font sees an empty box (as the reproducibility page's
+    status column did with myst-nb's ✅)."""
+    soup = _soup(page)
+    for tag in soup(["script", "style"]):
+        tag.decompose()
+    text = soup.get_text()
+    found = [f"U+{ord(m.group()):04X} after {text[max(0, m.start() - 40):m.start()]!r}"
+             for m in EMOJI.finditer(text)]
+    assert not found, f"{page}: emoji in the text: {found[:5]}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_has_one_search_field(page):
+    """One search field, at the top of the sidebar (``navbar_persistent: []``
+    in _config.yml): pydata-sphinx-theme would add a second one in a header
+    bar of its own. Narrow screens, without the sidebar, use the article
+    header's search button, which wide screens hide."""
+    fields = _soup(page).select("button.search-button-field")
+    in_sidebar = [f.find_parent(class_="bd-sidebar-primary") is not None for f in fields]
+    assert in_sidebar == [True], f"{page}: search fields (in the sidebar or not): {in_sidebar}"
 
 
 @pytest.mark.parametrize("page", EXECUTABLE)
