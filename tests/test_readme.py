@@ -1,5 +1,6 @@
-"""README's "Using the package on its own": every Python example runs as
-written, in a fresh interpreter, and the install table names the extras that
+"""README's "Using the package on its own": the install lines work as
+written in a fresh venv, every Python example runs as written there (and in
+a fresh interpreter here), and the install table names the extras that
 code/pyproject.toml declares."""
 
 import pathlib
@@ -11,6 +12,9 @@ import tomllib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import linked_venv  # noqa: E402
+
 README = (ROOT / "README.md").read_text()
 SECTION = README.split("## Using the package on its own", 1)[1].split("\n## ", 1)[0]
 EXAMPLES = re.findall(r"```python\n(.*?)```", SECTION, re.S)
@@ -49,3 +53,38 @@ def test_the_install_table_lists_what_each_extra_adds():
     for extra, adds in rows.items():
         named = {name.strip().lower() for name in adds.split(",")}
         assert named == {Requirement(r).name.lower() for r in extras[extra]}, extra
+
+
+def test_the_install_lines_and_examples_work_in_a_fresh_venv(tmp_path):
+    """Each `pip install` line of the section's shell block, run as written
+    by the pip of a fresh venv from the repository root, installs dlbook
+    from ./code (a built wheel, not the checkout); every example then runs
+    with that venv's Python outside the checkout. The dependencies are
+    linked in from this environment (tests/linked_venv.py), so pip finds
+    them installed and downloads only its build backend; the line that
+    installs PyTorch's CPU build from PyTorch's own index is the one not
+    run (no such index here, and the linked PyTorch satisfies it)."""
+    project = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())["project"]
+    needs = [*project["dependencies"], *(
+        r for extra, reqs in project["optional-dependencies"].items()
+        if extra != "test" for r in reqs)]
+    python = linked_venv.make(tmp_path, needs, with_pip=True)
+    assert "dlbook" not in linked_venv.importable(python, ["dlbook"])
+    shell = re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in shell.splitlines()]
+    installs = [line for line in lines if line.startswith("pip install")]
+    assert installs[1:] == ["pip install ./code", 'pip install "./code[vision]"',
+                            'pip install "./code[molecules]"']
+    assert "download.pytorch.org/whl/cpu" in installs[0]
+    for line in installs[1:]:
+        args = [a.strip('"') for a in line.split()[2:]]
+        result = subprocess.run([python, "-m", "pip", "install", "--quiet", *args],
+                                capture_output=True, text=True, timeout=600, cwd=ROOT)
+        assert result.returncode == 0, (line, result.stderr[-2000:])
+    where = subprocess.run([python, "-c", "import dlbook; print(dlbook.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert str(tmp_path / "venv") in where.stdout, where.stdout
+    for example in EXAMPLES:
+        result = subprocess.run([python, "-c", example], capture_output=True,
+                                text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, (example.splitlines()[0], result.stderr[-2000:])

@@ -19,11 +19,8 @@ empty folder, as a downloaded notebook would.
 import os
 import pathlib
 import re
-import subprocess
 import sys
-import sysconfig
 import tomllib
-from importlib import metadata
 
 import pytest
 
@@ -49,6 +46,8 @@ USER_REQUIREMENTS = [*PROJECT["dependencies"], *(
 GLUE_IMPORT = re.compile(r"^from myst_nb import glue[^\n]*\n?", re.M)
 
 sys.path.insert(0, str(ROOT / "_ext"))
+sys.path.insert(0, str(ROOT / "tests"))
+import linked_venv  # noqa: E402
 from notebook_download import extras_needed  # noqa: E402
 
 
@@ -87,6 +86,7 @@ def test_the_notebook_holds_every_cell_that_ran_with_its_outputs(page):
     with its outputs less those of ``glue(..., display=False)``."""
     notebook = downloaded(page)
     shown = executed_notebook(ROOT / f"{page}.md", CACHE)
+    assert shown is not None, f"{page}: no cached execution of its current code"
     code = [c for c in notebook.cells if c.cell_type == "code"]
     assert code[0].source.startswith("def glue("), page
     ran = [c for c in shown.cells if c.cell_type == "code"]
@@ -105,63 +105,18 @@ def test_extras_are_read_off_the_code():
     assert extras_needed("import torch\nx = torch.ones(3)") == []
 
 
-def _closure(roots):
-    """Installed distributions that ``roots`` ((requirement, extras) pairs)
-    need, by their metadata, with each requirement's extras followed."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    todo, seen = list(roots), set()
-    while todo:
-        line, extras = todo.pop()
-        req = Requirement(line)
-        name, extras = req.name, {*extras, *req.extras}
-        key = (canonicalize_name(name), frozenset(extras))
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            requires = metadata.distribution(name).requires or []
-        except metadata.PackageNotFoundError:
-            continue
-        for line in requires:
-            req = Requirement(line)
-            if req.marker is None or any(req.marker.evaluate({"extra": e})
-                                         for e in {"", *extras}):
-                todo.append((f"{req.name}[{','.join(req.extras)}]", ()))
-    return {name for name, _ in seen}
-
-
 @pytest.fixture(scope="module")
 def plain_kernel(tmp_path_factory):
     """A kernel spec for a fresh venv with dlbook, its extras and ipykernel."""
     import json
 
-    from packaging.utils import canonicalize_name
-
     tmp = tmp_path_factory.mktemp("plain")
-    venv, links = tmp / "venv", tmp / "packages"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    links.mkdir()
-    wanted = _closure([(line, ()) for line in USER_REQUIREMENTS] + [("ipykernel", ())])
-    site = pathlib.Path(sysconfig.get_paths()["purelib"])
-    for dist in metadata.distributions():
-        if canonicalize_name(dist.metadata["Name"]) not in wanted:
-            continue
-        for top in {f.parts[0] for f in dist.files or [] if f.parts[0] not in ("..", "__pycache__")}:
-            if (site / top).exists() and not (links / top).exists():
-                (links / top).symlink_to(site / top)
-    (links / "dlbook").symlink_to(ROOT / "code" / "dlbook")
-    python = venv / "bin" / "python"
-    venv_site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    (pathlib.Path(venv_site) / "dlbook-and-extras.pth").write_text(f"{links}\n")
-    probe = ("import importlib.util as u; print([m for m in "
-             "('dlbook', 'torch', 'torchvision', 'rdkit', 'pandas', 'ipykernel', "
-             "'myst_nb', 'sphinx', 'jupyter_book', 'pytest') if u.find_spec(m)])")
-    found = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
-    assert found.stdout.split() == ["['dlbook',", "'torch',", "'torchvision',", "'rdkit',",
-                                    "'pandas',", "'ipykernel']"], found.stdout
+    python = linked_venv.make(tmp, [*USER_REQUIREMENTS, "ipykernel"],
+                              extra_links={"dlbook": ROOT / "code" / "dlbook"})
+    found = linked_venv.importable(python, [
+        "dlbook", "torch", "torchvision", "rdkit", "pandas", "ipykernel",
+        "myst_nb", "sphinx", "jupyter_book", "pytest"])
+    assert found == ["dlbook", "torch", "torchvision", "rdkit", "pandas", "ipykernel"]
     spec = tmp / "kernels" / "kernels" / "plain"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
