@@ -114,7 +114,7 @@ def _first_cells(code: str, profile: str) -> list[nbformat.NotebookNode]:
     text = (
         "**Running this notebook.** It is a chapter of *Deep Neural Networks, "
         "Worked*, with the outputs of the book's build (profile "
-        f"`{profile}`), and it runs in plain Jupyter or Colab. It needs the "
+        f"`{profile}`), and it runs in plain Jupyter. It needs the "
         "book's package, `dlbook`"
         + (f", with the extras {', '.join(f'`{e}`' for e in extras)}" if extras else "")
         + ": in a clone of the book's repository,\n\n"
