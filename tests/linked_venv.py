@@ -17,10 +17,20 @@ import pathlib
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from importlib import metadata
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+
+def user_requirements(pyproject: pathlib.Path) -> list[str]:
+    """What ``pip install "./code[<every extra>]"`` asks for: the core
+    dependencies and those of each extra but ``test`` (the project's own)."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    return [*project["dependencies"], *(
+        line for extra, lines in project["optional-dependencies"].items()
+        if extra != "test" for line in lines)]
 
 
 def closure(requirements: list[str]) -> set[str]:

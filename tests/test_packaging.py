@@ -26,32 +26,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import linked_venv  # noqa: E402
+
 PYPROJECT = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())
 
-
-
-def _core_closure():
-    """The distributions a core-only install holds: the core dependencies and
-    everything they require (extras excluded), by installed metadata."""
-    todo = [Requirement(d).name for d in PYPROJECT["project"]["dependencies"]]
-    seen = {"dlbook"}
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.distribution(name).requires or []
-        except metadata.PackageNotFoundError:
-            continue
-        for line in requires:
-            req = Requirement(line)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return seen
-
-
-CORE = _core_closure()
+# The distributions a core-only install holds: the core dependencies and
+# everything they require, by installed metadata (tests/linked_venv.py).
+CORE = linked_venv.closure(PYPROJECT["project"]["dependencies"]) | {"dlbook"}
 # Every importable top-level module of an installed distribution outside it.
 NOT_CORE = sorted(
     module

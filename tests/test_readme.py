@@ -64,10 +64,7 @@ def test_the_install_lines_and_examples_work_in_a_fresh_venv(tmp_path):
     them installed and downloads only its build backend; the line that
     installs PyTorch's CPU build from PyTorch's own index is the one not
     run (no such index here, and the linked PyTorch satisfies it)."""
-    project = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())["project"]
-    needs = [*project["dependencies"], *(
-        r for extra, reqs in project["optional-dependencies"].items()
-        if extra != "test" for r in reqs)]
+    needs = linked_venv.user_requirements(ROOT / "code" / "pyproject.toml")
     python = linked_venv.make(tmp_path, needs, with_pip=True)
     assert "dlbook" not in linked_venv.importable(python, ["dlbook"])
     shell = re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1)

@@ -20,7 +20,6 @@ import os
 import pathlib
 import re
 import sys
-import tomllib
 
 import pytest
 
@@ -37,12 +36,6 @@ RUN_PLAIN = ["book/attention/attention-scaling",        # derivation
              "book/graphs/solubility"]                   # molecules
 # MyST a plain Jupyter shows as text: roles, directives, colon fences.
 MYST = re.compile(r"\{[a-z-]+(:[a-z-]+)?\}`|^```\{|^:::|\[Unresolved glue", re.M)
-# What `pip install "./code[molecules,vision]"` installs (the extra "test"
-# is the project's own).
-PROJECT = tomllib.loads((ROOT / "code" / "pyproject.toml").read_text())["project"]
-USER_REQUIREMENTS = [*PROJECT["dependencies"], *(
-    line for extra, lines in PROJECT["optional-dependencies"].items() if extra != "test"
-    for line in lines)]
 GLUE_IMPORT = re.compile(r"^from myst_nb import glue[^\n]*\n?", re.M)
 
 sys.path.insert(0, str(ROOT / "_ext"))
@@ -111,7 +104,8 @@ def plain_kernel(tmp_path_factory):
     import json
 
     tmp = tmp_path_factory.mktemp("plain")
-    python = linked_venv.make(tmp, [*USER_REQUIREMENTS, "ipykernel"],
+    needs = linked_venv.user_requirements(ROOT / "code" / "pyproject.toml")
+    python = linked_venv.make(tmp, [*needs, "ipykernel"],
                               extra_links={"dlbook": ROOT / "code" / "dlbook"})
     found = linked_venv.importable(python, [
         "dlbook", "torch", "torchvision", "rdkit", "pandas", "ipykernel",
