@@ -11,10 +11,10 @@ does the anchor. Screenshots of two pages go to ``_build/screenshots``.
 Nothing a reader needs is cut at a 1280 px wide window: with every folded
 block opened, no code line, output line or table column in the article runs
 past the edge of a box that scrolls or clips it (``scrollWidth`` beyond
-``clientWidth``), and the page itself does not scroll sideways. A display
-equation wider than the column is allowed only where tests/site/wide_math.yml
-lists it (stale entries fail too). The test names the page and the first cut
-text; ``test_clip_check_catches_cuts`` shows that a cut code line, output line
+``clientWidth``), no display equation is wider than the column (MathJax 3
+does not break equations: split a long one over lines with ``aligned``), and
+the page itself does not scroll sideways. The test names the page and the
+first cut text; ``test_clip_check_catches_cuts`` shows that a cut code line, output line
 and table column are caught.
 
 Without Chromium the browser checks are skipped, unless
@@ -30,7 +30,6 @@ import sys
 import urllib.parse
 
 import pytest
-import yaml
 from bs4 import BeautifulSoup
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
@@ -53,8 +52,6 @@ THEME_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-quic"]
 
-
-WIDE_MATH = ROOT / "tests" / "site" / "wide_math.yml"
 
 # What a 1280 px window cuts: every box in the article that scrolls or clips
 # sideways (overflow-x not `visible`) and whose content is wider than it,
@@ -147,15 +144,6 @@ def describe(cut: dict) -> str:
     return f"{cut['kind']} cut by {cut['over']} px in <{cut['where']}>: {cut['text']!r}"
 
 
-def wide_math() -> dict[str, list[str]]:
-    """Display equations allowed to be wider than the column, by page: the
-    first characters of each one's TeX (see tests/site/wide_math.yml)."""
-    if not WIDE_MATH.is_file():
-        return {}
-    data = yaml.safe_load(WIDE_MATH.read_text()) or {}
-    return {page: [entry["tex"] for entry in entries] for page, entries in data.items()}
-
-
 def html_path(page: str) -> pathlib.Path:
     return HTML / f"{page}.html"
 
@@ -212,14 +200,8 @@ def test_page_renders_offline(browser, page):
     assert not outside, f"{page}: requests leave the machine: {outside[:3]}"
     unexpected = [e for e in errors if e.removeprefix("uncaught: ") not in THEME_ERRORS]
     assert not unexpected, f"{page}: JavaScript errors: {unexpected}"
-    allowed = wide_math().get(page, [])
-    cut = [c for c in cuts if not (c["kind"] == "math" and c["text"].startswith(tuple(allowed)))]
-    assert not cut, (f"{page}: {len(cut)} cut at a 1280 px window; first: {describe(cut[0])}"
-                     + "".join(f"\n  {describe(c)}" for c in cut[1:6]))
-    stale = [t for t in allowed
-             if not any(c["kind"] == "math" and c["text"].startswith(t) for c in cuts)]
-    assert not stale, (f"{page}: {WIDE_MATH.name} lists equations that now fit "
-                       f"or whose TeX changed (remove or update them): {stale}")
+    assert not cuts, (f"{page}: {len(cuts)} cut at a 1280 px window; first: {describe(cuts[0])}"
+                      + "".join(f"\n  {describe(c)}" for c in cuts[1:6]))
 
 
 # A cut code line, a cut output line and a cut table column, put into a built

@@ -36,12 +36,11 @@ RUN_PLAIN = ["book/attention/attention-scaling",        # derivation
              "book/graphs/solubility"]                   # molecules
 # MyST a plain Jupyter shows as text: roles, directives, colon fences.
 MYST = re.compile(r"\{[a-z-]+(:[a-z-]+)?\}`|^```\{|^:::|\[Unresolved glue", re.M)
-GLUE_IMPORT = re.compile(r"^from myst_nb import glue[^\n]*\n?", re.M)
 
 sys.path.insert(0, str(ROOT / "_ext"))
 sys.path.insert(0, str(ROOT / "tests"))
 import linked_venv  # noqa: E402
-from notebook_download import extras_needed  # noqa: E402
+from notebook_download import GLUE_IMPORT, extras_needed  # noqa: E402
 
 
 def downloaded(page):
