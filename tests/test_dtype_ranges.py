@@ -167,6 +167,26 @@ def test_correlation_whose_products_overflow_but_sum_cancels():
         conv.correlate2d(x, w.abs())  # 2e40 does not fit float32
 
 
+
+@pytest.mark.parametrize("dtype", HALVES)
+def test_half_correlation_passes_nan_and_inf_through_like_conv2d(dtype):
+    """A NaN or inf in float16/bfloat16 input was refused for tensors ('a
+    non-finite value in the float32 accumulation') and passed through for
+    NumPy float16; F.conv2d passes it through. Now both do, where conv2d."""
+    x = gaussian(6, 6, seed=4)
+    x[2, 2], x[4, 0] = float("nan"), float("inf")
+    w = gaussian(3, 3, seed=5)
+    ours = conv.correlate2d(x.to(dtype), w.to(dtype))
+    reference = torch.nn.functional.conv2d(
+        x.to(dtype)[None, None].float(), w.to(dtype)[None, None].float()
+    )[0, 0].to(dtype)
+    assert ours.dtype == dtype
+    assert torch.equal(ours.isnan(), reference.isnan())
+    assert torch.equal(ours.isinf(), reference.isinf())
+    if dtype == torch.float16:  # NumPy's float16 gives the same
+        theirs = conv.correlate2d(x.half().numpy(), w.half().numpy())
+        assert np.array_equal(np.isnan(theirs), reference.isnan().numpy())
+
 def test_integer_correlation_sums_in_int64_and_refuses_what_does_not_fit():
     """int8 sums used to wrap: 100 + 100 + 100 gave 44."""
     x8, w8 = np.array([[100, 100, -100]], np.int8), np.ones((1, 3), np.int8)
@@ -233,6 +253,57 @@ def test_linear_gnn_counts_do_not_wrap_around_int64():
         linear_gnn(torch.from_numpy(a), 30)
     assert linear_gnn(torch.from_numpy(a), 5).dtype == torch.int64
 
+
+
+def test_propagate_integer_sums_are_exact():
+    """Sum aggregation over two in-neighbours holding 2**62: int64 wrapped to
+    -2**63; uint64 2**62 + 1 went through float64 (9.223372036854776e18);
+    int8 100 + 100 wrapped to -56. Each now equals the Python-integer sum."""
+    from dlbook.graphs import propagate
+
+    a = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 0]])  # 0 -> 2, 1 -> 2
+    for dtype, value in ((np.int64, 2**62), (np.uint64, 2**62 + 1), (np.int8, 100)):
+        feats = np.array([[value], [value], [0]], dtype=dtype)
+        out = propagate(a, feats)
+        assert int(out[2, 0]) == 2 * value, dtype  # exact, no wrap-around
+        assert int(out[0, 0]) == 0
+    # torch has no big integers: a sum beyond int64 is refused by name
+    with pytest.raises(OverflowError, match="features"):
+        propagate(torch.from_numpy(a), torch.full((3, 1), 2**62))
+    small = propagate(torch.from_numpy(a), torch.full((3, 1), 2**61))
+    assert small.dtype == torch.int64 and int(small[2, 0]) == 2**62
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), bits=st.integers(1, 63))
+@example(seed=0, bits=63)
+def test_propagate_integer_sums_match_python_integers(seed, bits):
+    """On random digraphs with features up to 2**bits, every sum equals the
+    sum of Python integers over the in-neighbours."""
+    from dlbook.graphs import propagate
+
+    rng = np.random.default_rng(seed)
+    a = (rng.random((6, 6)) < 0.5).astype(np.int64)
+    feats = rng.integers(-(2 ** (bits - 1)), 2 ** (bits - 1), size=(6, 2),
+                         endpoint=True, dtype=np.int64)
+    out = propagate(a, feats)
+    for j in range(6):
+        for c in range(2):
+            want = sum(int(feats[i, c]) for i in range(6) if a[i, j])
+            assert int(out[j, c]) == want
+
+
+def test_propagate_bfloat16_tensor_features():
+    """bfloat16 features raised TypeError (NumPy has no bfloat16); float32
+    holds every bfloat16, so the sums equal the float32 ones."""
+    from dlbook.graphs import propagate
+
+    a = torch.tensor([[0, 1, 1], [1, 0, 1], [0, 0, 0]])
+    h = gaussian(3, 4, seed=3).bfloat16()
+    for aggregation in ("sum", "max"):
+        got = propagate(a, h, aggregation=aggregation)
+        want = propagate(a, h.float(), aggregation=aggregation)
+        torch.testing.assert_close(got.float(), want.float(), atol=0, rtol=1e-2)
 
 def _star(n):
     """Edges from nodes 1..n-1 into node 0."""
@@ -359,6 +430,39 @@ def test_reconstruction_error_of_a_float16_model():
     model = model.half()
     assert reconstruction_error(model, torch.full((3, 4), 400.0).half()) == 160000.0
 
+
+
+@pytest.mark.parametrize("k", [-500, 0, 500, 510])
+def test_principal_variances_scale_with_a_power_of_two(k):
+    """Singular values of x * 2**510 (n = 1000) square beyond float64 (inf
+    variances before) while the variances, about 2**1020, fit."""
+    from dlbook.autoencoders import principal_directions
+
+    x = np.random.default_rng(0).normal(size=(1000, 5))
+    _, base = principal_directions(x, 3)
+    _, scaled = principal_directions(np.ldexp(x, k), 3)
+    assert np.isfinite(scaled).all()
+    np.testing.assert_allclose(scaled, np.ldexp(base, 2 * k), rtol=1e-12)
+
+
+def test_dropout_regression_refuses_an_adam_run_that_overflowed():
+    """Data near 1e160 give gradients whose squares leave float64 in Adam's
+    second moment; the step became m / inf = 0 and the run stopped silently
+    (torch.optim.Adam does the same). Refused by name; data near 1e70
+    (squared gradients near 1e280) still train, to the same weights."""
+    from dlbook.regularization import train_dropout_regression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    runs = [train_dropout_regression(x * scale, y * scale, p=0.0, optimizer="adam",
+                                     steps=50, lr=1e-2, seed=0)
+            for scale in (1.0, 1e70)]
+    assert runs[1].losses[-1] < runs[1].losses[0]
+    np.testing.assert_allclose(runs[1].weights, runs[0].weights, rtol=1e-6)
+    with pytest.raises(ValueError, match="X, y"):
+        train_dropout_regression(x * 1e160, y * 1e160, p=0.0, optimizer="adam",
+                                 steps=5, seed=0)
 
 @settings(max_examples=30, deadline=None)
 @given(k=st.integers(-140, 100), dtype=st.sampled_from(LOW), seed=st.integers(0, 50))

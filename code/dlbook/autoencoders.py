@@ -10,6 +10,7 @@ encoder ``W1`` (``k x d``) and decoder ``W2`` (``d x k``), stored as
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Literal, TypeVar
 
@@ -493,7 +494,9 @@ def principal_directions(x: Array, k: int) -> tuple[Array, Array]:
         )
     centred = x64 - x64.mean(axis=0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    directions, variances = vt[:k].T, s[:k] ** 2 / len(x64)
+    # (s / sqrt(n))**2, not s**2 / n: s**2 can overflow where the variance
+    # fits float64
+    directions, variances = vt[:k].T, np.square(s[:k] / math.sqrt(len(x64)))
     if isinstance(x, torch.Tensor):
         return torch.from_numpy(directions), torch.from_numpy(variances)
     return directions, variances

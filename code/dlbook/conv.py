@@ -246,43 +246,25 @@ def _ldexp(a: Any, e: int) -> Any:
 
 
 def _cast_back(y: Array, dtype: Any, exponent: int = 0) -> Array:
-    """Undo the inputs' scaling (``y * 2**exponent``) and cast to ``dtype``;
-    a result beyond ``dtype``'s range raises ``ValueError``."""
+    """Undo the inputs' scaling (``y * 2**exponent``) and cast to ``dtype``
+    (torch or NumPy alike); a result beyond ``dtype``'s range raises
+    ``ValueError``."""
     finite = _all_finite(y)
     y = _ldexp(y, exponent)
-    if isinstance(y, torch.Tensor):
-        if not (dtype.is_floating_point or dtype.is_complex):  # int64 sums
-            info = torch.iinfo(dtype)
-            if y.numel() and (y.min() < info.min or y.max() > info.max):
-                raise ValueError(
-                    f"the result overflows {dtype} (values from "
-                    f"{int(y.min())} to {int(y.max())}); pass wider inputs"
-                )
-            return y.to(dtype)
-        if finite and not _all_finite(y):
-            raise ValueError(
-                f"the result overflows {y.dtype} (largest finite "
-                f"{torch.finfo(y.dtype).max:.4g}); its exact value does "
-                "not fit this dtype"
-            )
-        if y.dtype == dtype:
-            return y
-        if not finite:
-            raise ValueError("a non-finite value in the float32 accumulation")
-        if y.abs().max() > torch.finfo(dtype).max:
-            raise ValueError(
-                f"the result overflows {dtype} (largest magnitude "
-                f"{float(y.abs().max()):.4g}); pass float32 inputs"
-            )
-        return y.to(dtype)
-    if dtype.kind in "iub":
-        info = np.iinfo(dtype)
-        if y.size and (y.min() < info.min or y.max() > info.max):
+    is_tensor = isinstance(y, torch.Tensor)
+    integer = (
+        not (dtype.is_floating_point or dtype.is_complex)
+        if is_tensor
+        else dtype.kind in "iub"
+    )
+    if integer:  # int64 sums
+        info = (torch.iinfo if is_tensor else np.iinfo)(dtype)
+        if _size(y) and (y.min() < info.min or y.max() > info.max):
             raise ValueError(
                 f"the result overflows {dtype} (values from {int(y.min())} "
                 f"to {int(y.max())}); pass wider inputs"
             )
-        return y.astype(dtype)
+        return _astype(y, dtype)
     if finite and not _all_finite(y):
         raise ValueError(
             f"the result overflows {y.dtype}: its exact value does not fit "
@@ -290,12 +272,22 @@ def _cast_back(y: Array, dtype: Any, exponent: int = 0) -> Array:
         )
     if y.dtype == dtype:
         return y
-    if np.abs(y).max() > np.finfo(dtype).max:
+    # an inf or NaN the inputs held passes through, as in F.conv2d
+    largest = float(abs(y).max()) if finite and _size(y) else 0.0
+    if largest > (torch.finfo if is_tensor else np.finfo)(dtype).max:
         raise ValueError(
             f"the result overflows {dtype} (largest magnitude "
-            f"{float(np.abs(y).max()):.4g}); pass float32 inputs"
+            f"{largest:.4g}); pass float32 inputs"
         )
-    return y.astype(dtype)
+    return _astype(y, dtype)
+
+
+def _astype(y: Any, dtype: Any) -> Any:
+    return y.to(dtype) if isinstance(y, torch.Tensor) else y.astype(dtype)
+
+
+def _size(y: Any) -> int:
+    return int(y.numel() if isinstance(y, torch.Tensor) else y.size)
 
 
 def _all_finite(y: Any) -> bool:

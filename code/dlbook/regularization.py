@@ -25,6 +25,7 @@ float64.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -455,6 +456,11 @@ def train_dropout_regression(
     default settings (the tests check step-for-step agreement); NumPy keeps a
     step at microseconds, so tens of thousands of steps cost well under a
     second.
+
+    Raises:
+        ValueError: a bad ``p``, ``convention``, ``optimizer``, ``steps``,
+            ``batch_size`` or ``lr``, or data so large that Adam's squared
+            gradients overflow float64 (which would stop the run silently).
     """
     x_arr, y_arr = _check_problem(X, y)
     keep = keep_probability(p, convention)
@@ -480,24 +486,36 @@ def train_dropout_regression(
     losses = np.empty(steps)
     weights[0] = theta[:d]
     inputs = np.ones((batch_size, d + 1))
-    for step in range(steps):
-        rows = rng.integers(n, size=batch_size)
-        inputs[:, :d] = x_arr[rows]
-        if keep < 1.0:
-            inputs[:, :d] *= (rng.random((batch_size, d)) < keep) * scale
-        residual = inputs @ (theta * active) - y_arr[rows]
-        losses[step] = float(residual @ residual) / batch_size
-        grad = (2.0 / batch_size) * (inputs.T @ residual) * active
-        if optimizer == "sgd":
-            theta -= lr * grad
-        else:
-            first = beta1 * first + (1.0 - beta1) * grad
-            second = beta2 * second + (1.0 - beta2) * grad**2
-            t = step + 1
-            denom = np.sqrt(second) / math.sqrt(1.0 - beta2**t) + eps
-            theta -= (lr / (1.0 - beta1**t)) * first / denom
-        weights[step + 1] = theta[:d]
-        biases[step + 1] = theta[d]
+    # Adam's overflow is refused below, by name (so NumPy's warning is
+    # not needed); SGD's divergence is a result and keeps its warning
+    quiet = np.errstate(over="ignore", invalid="ignore")
+    with quiet if optimizer == "adam" else contextlib.nullcontext():
+        for step in range(steps):
+            rows = rng.integers(n, size=batch_size)
+            inputs[:, :d] = x_arr[rows]
+            if keep < 1.0:
+                inputs[:, :d] *= (rng.random((batch_size, d)) < keep) * scale
+            residual = inputs @ (theta * active) - y_arr[rows]
+            losses[step] = float(residual @ residual) / batch_size
+            grad = (2.0 / batch_size) * (inputs.T @ residual) * active
+            if optimizer == "sgd":
+                theta -= lr * grad
+            else:
+                first = beta1 * first + (1.0 - beta1) * grad
+                second = beta2 * second + (1.0 - beta2) * grad**2
+                t = step + 1
+                denom = np.sqrt(second) / math.sqrt(1.0 - beta2**t) + eps
+                theta -= (lr / (1.0 - beta1**t)) * first / denom
+            weights[step + 1] = theta[:d]
+            biases[step + 1] = theta[d]
+    if optimizer == "adam" and not np.isfinite(second).all():
+        # once a squared gradient overflows, the step is lr * m / inf = 0 for
+        # good (torch.optim.Adam does the same): a run that silently stopped
+        raise ValueError(
+            "X, y: a squared gradient overflowed float64 in Adam's second "
+            "moment (a gradient above about 1e154), which stops the run; "
+            "rescale X and y"
+        )
     return DropoutRun(
         weights=weights, losses=losses, bias=biases if bias else None
     )

@@ -138,27 +138,37 @@ def propagate(
       (element-wise), and ``0`` for a node with no in-neighbour (the features
       here are counts >= 0).
 
+    Integer features are summed exactly (int64, or Python integers for a
+    NumPy sum beyond int64), never wrapped around; float features in float64
+    (bfloat16 tensors through float32).
+
     Raises:
         ValueError: unknown ``aggregation`` or ``features`` with the wrong
             number of rows.
+        OverflowError: a tensor's integer sums exceed int64.
     """
     values = _check_adjacency(adjacency)
     if aggregation not in ("sum", "max"):
         raise ValueError(
             f"aggregation must be 'sum' or 'max', got {aggregation!r}"
         )
-    feats = (
-        features.detach().cpu().numpy()
-        if isinstance(features, torch.Tensor)
-        else np.asarray(features)
-    )
+    if isinstance(features, torch.Tensor):
+        # NumPy has no bfloat16; float32 holds every bfloat16 exactly
+        as_numpy = features.detach().cpu()
+        if as_numpy.dtype == torch.bfloat16:
+            as_numpy = as_numpy.float()
+        feats = as_numpy.numpy()
+    else:
+        feats = np.asarray(features)
     if feats.ndim != 2 or feats.shape[0] != values.shape[0]:
         raise ValueError(
             "features must be a matrix with one row per node "
             f"({values.shape[0]}), got shape {tuple(feats.shape)}"
         )
     if aggregation == "sum":
-        out = values.T @ feats
+        out = _sum_messages(
+            values, feats, torch_out=isinstance(features, torch.Tensor)
+        )
     else:
         out = np.zeros_like(feats)
         for j in range(values.shape[0]):
@@ -166,6 +176,33 @@ def propagate(
             if senders.size:
                 out[j] = feats[senders].max(axis=0)
     return _like(out, features)  # type: ignore[return-value]
+
+
+def _sum_messages(
+    values: np.ndarray, feats: np.ndarray, *, torch_out: bool
+) -> np.ndarray:
+    """``values.T @ feats`` without wrapping integers around: integer
+    features are summed in int64 when no sum can leave it (the largest
+    in-degree times the largest feature is below 2**63), else exactly in
+    Python integers, kept as int64 if every sum fits and otherwise returned
+    as Python integers (NumPy) or refused (torch)."""
+    if feats.dtype.kind not in "iub":
+        return values.T @ feats
+    largest = max(
+        abs(int(feats.max(initial=0))), abs(int(feats.min(initial=0)))
+    )
+    in_degree = int(values.sum(axis=0).max(initial=0))
+    if largest * in_degree < 2**63:
+        return values.T @ feats.astype(np.int64)
+    exact = values.T.astype(object) @ feats.astype(object)
+    if all(-(2**63) <= v < 2**63 for v in exact.flat):
+        return exact.astype(np.int64)
+    if torch_out:
+        raise OverflowError(
+            "features: a sum of in-neighbours' features exceeds int64; pass "
+            "a NumPy array for exact big integers"
+        )
+    return exact
 
 
 def linear_gnn(
